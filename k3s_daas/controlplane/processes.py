@@ -1,0 +1,103 @@
+"""Start and stop the control-plane processes, by pid, with no orphans.
+
+Each process gets its own session (so a terminal's Ctrl-C reaches only its supervisor) and, when tied
+to its parent, the kernel's parent-death signal, so a crashed or killed test session cannot leave an
+API server behind. Stopping checks ``/proc/<pid>/cmdline`` against a marker (the state directory) so a
+recycled pid is never signalled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from subprocess import DEVNULL, Popen
+
+PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class ManagedProcess:
+    name: str
+    pid: int
+    marker: str
+    """A string that appears in the process's command line (the state directory)."""
+
+
+def free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def spawn(name: str, argv: list[str], log_path: Path, marker: str, *, tie_to_parent: bool) -> ManagedProcess:
+    if marker not in " ".join(argv):
+        raise ValueError(f"{name}: the marker must appear in the command line so stop() can verify the pid")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        child = Popen(
+            argv,
+            stdin=DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if tie_to_parent else None,
+        )
+    return ManagedProcess(name, child.pid, marker)
+
+
+def is_running(process: ManagedProcess) -> bool:
+    """True when the pid is alive, not a zombie, and still the process we started."""
+    proc = Path("/proc") / str(process.pid)
+    try:
+        cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state != "Z" and process.marker in cmdline
+
+
+def stop(processes: list[ManagedProcess], grace_s: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after ``grace_s``; returns when none of them runs any more."""
+    running = [p for p in processes if is_running(p)]
+    for process in running:
+        _signal_group(process, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while running and time.monotonic() < deadline:
+        _reap(running)
+        running = [p for p in running if is_running(p)]
+        if running:
+            time.sleep(0.05)
+    for process in running:
+        _signal_group(process, signal.SIGKILL)
+    while running:
+        _reap(running)
+        running = [p for p in running if is_running(p)]
+        if running:
+            time.sleep(0.05)
+
+
+def _signal_group(process: ManagedProcess, signum: signal.Signals) -> None:
+    # The process leads its own session and group, so signalling the group also reaches any helper
+    # it forked; the pid was just checked to be ours.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signum)
+
+
+def _reap(processes: list[ManagedProcess]) -> None:
+    """Collect exit statuses of our own children so they do not linger as zombies."""
+    for process in processes:
+        # ChildProcessError: not our child (started by an earlier `cluster up`), so init reaps it.
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(process.pid, os.WNOHANG)

@@ -1,0 +1,125 @@
+"""The one typed settings object.
+
+Every component reads its configuration from a :class:`Settings` value that is built once, at the
+edge (the CLI), from defaults, then the environment (``K3S_DAAS_*``), then command-line flags.
+Nothing reads ``os.environ`` anywhere else, so a test can build the exact configuration it wants.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+ENV_PREFIX = "K3S_DAAS_"
+
+
+class SettingsError(ValueError):
+    """A configuration value is missing or malformed; the message names the setting."""
+
+
+def _default_cache_dir(environ: Mapping[str, str]) -> Path:
+    base = environ.get("XDG_CACHE_HOME") or str(Path(environ.get("HOME", "/root")) / ".cache")
+    return Path(base) / "k3s-daas"
+
+
+@dataclass(frozen=True)
+class ControlPlaneSettings:
+    """The local kube-apiserver + kube-controller-manager + etcd used by tests and `k3s-daas up`."""
+
+    cache_dir: Path = field(default_factory=lambda: _default_cache_dir(os.environ))
+    """Where built Kubernetes binaries are kept, outside the repository (env K3S_DAAS_CACHE_DIR)."""
+    etcd_binary: str = "etcd"
+    """The etcd server, Debian's `etcd-server` by default (env K3S_DAAS_ETCD_BINARY)."""
+    go_binary: str = "go"
+    """The Go toolchain used to build the control plane (env K3S_DAAS_GO_BINARY)."""
+    start_timeout_s: float = 120.0
+    """How long `cluster up` waits for /readyz before giving up (env K3S_DAAS_START_TIMEOUT_S)."""
+    extra_apiserver_args: tuple[str, ...] = ()
+    """Extra kube-apiserver flags, passed through verbatim (repeatable --apiserver-arg)."""
+
+
+@dataclass(frozen=True)
+class ChainSettings:
+    """Where the Sui GraphQL endpoint is and which Move package is ours."""
+
+    url: str = "http://127.0.0.1:9125/graphql"
+    """Sui GraphQL endpoint; localnet's by default (env K3S_DAAS_CHAIN_URL)."""
+    package_id: str = ""
+    """The published package id; empty means 'ask the endpoint' (localnet only) (env K3S_DAAS_PACKAGE_ID)."""
+    timeout_s: float = 5.0
+    """Per-request timeout (env K3S_DAAS_CHAIN_TIMEOUT_S)."""
+    retries: int = 3
+    """Retries for transient faults only, with exponential backoff (env K3S_DAAS_CHAIN_RETRIES)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    control_plane: ControlPlaneSettings = field(default_factory=ControlPlaneSettings)
+    chain: ChainSettings = field(default_factory=ChainSettings)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Defaults overridden by ``K3S_DAAS_<FIELD>`` variables (the section name is not repeated,
+        except where noted on the field)."""
+        control_plane = ControlPlaneSettings(cache_dir=_default_cache_dir(environ))
+        control_plane = _apply_env(
+            control_plane,
+            environ,
+            {
+                "cache_dir": "CACHE_DIR",
+                "etcd_binary": "ETCD_BINARY",
+                "go_binary": "GO_BINARY",
+                "start_timeout_s": "START_TIMEOUT_S",
+            },
+        )
+        chain = _apply_env(
+            ChainSettings(),
+            environ,
+            {
+                "url": "CHAIN_URL",
+                "package_id": "PACKAGE_ID",
+                "timeout_s": "CHAIN_TIMEOUT_S",
+                "retries": "CHAIN_RETRIES",
+            },
+        )
+        return cls(control_plane=control_plane, chain=chain)
+
+
+SectionT = TypeVar("SectionT", bound="DataclassInstance")
+
+
+def _apply_env(section: SectionT, environ: Mapping[str, str], names: Mapping[str, str]) -> SectionT:
+    changes: dict[str, Any] = {}
+    types = {f.name: f.type for f in dataclasses.fields(section)}
+    for field_name, env_suffix in names.items():
+        raw = environ.get(ENV_PREFIX + env_suffix)
+        if raw is None:
+            continue
+        changes[field_name] = _parse(ENV_PREFIX + env_suffix, raw, str(types[field_name]))
+    return dataclasses.replace(section, **changes)
+
+
+def _parse(name: str, raw: str, type_name: str) -> object:
+    try:
+        if type_name == "Path":
+            return Path(raw).expanduser()
+        if type_name == "float":
+            value: float = float(raw)
+            if value <= 0:
+                raise ValueError("must be positive")
+            return value
+        if type_name == "int":
+            number = int(raw)
+            if number < 0:
+                raise ValueError("must not be negative")
+            return number
+    except ValueError as error:
+        raise SettingsError(f"{name}={raw!r}: {error}") from None
+    return raw
