@@ -27,12 +27,20 @@ from pathlib import Path
 from k3s_daas.controlplane import pki
 from k3s_daas.controlplane.binaries import KubeBinaries, PrerequisiteMissing, Progress, ensure_binaries
 from k3s_daas.controlplane.kubeconfig import client_certificate_kubeconfig, write_kubeconfig, write_private
-from k3s_daas.controlplane.processes import ManagedProcess, free_loopback_port, is_running, spawn, stop
+from k3s_daas.controlplane.processes import (
+    ManagedProcess,
+    exit_description,
+    free_loopback_port,
+    is_running,
+    spawn,
+    stop,
+)
 from k3s_daas.errors import UserError
 from k3s_daas.settings import ControlPlaneSettings
 
 SERVICE_CIDR = "10.43.0.0/16"  # k3s' default
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+PORT_RACE_ATTEMPTS = 3
 
 
 class ControlPlaneFailed(UserError):
@@ -142,6 +150,13 @@ def apiserver_args(binary: Path, layout: Layout, etcd_port: int, secure_port: in
         f"--api-audiences={SERVICE_ACCOUNT_ISSUER},k3s",
         f"--service-account-key-file={layout.pem('service-account.pub')}",
         f"--service-account-signing-key-file={layout.pem('service-account.key')}",
+        f"--requestheader-client-ca-file={layout.pem('request-header-ca.crt')}",
+        "--requestheader-allowed-names=system:auth-proxy",
+        "--requestheader-username-headers=X-Remote-User",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+        f"--proxy-client-cert-file={layout.pem('auth-proxy.crt')}",
+        f"--proxy-client-key-file={layout.pem('auth-proxy.key')}",
         # Loopback cannot be published as the `kubernetes` Endpoints address; there is no pod network.
         "--endpoint-reconciler-type=none",
         *extra,
@@ -176,6 +191,10 @@ def _ensure_pki(layout: Layout) -> None:
     ca = pki.new_ca()
     serving = pki.serving_certificate(ca)
     service_account = pki.service_account_key_pair()
+    # A separate CA for the aggregation layer's request headers, as k3s has: a client certificate
+    # from the main CA must never be able to assert X-Remote-User.
+    front_proxy_ca = pki.new_ca("k3s-daas-request-header-ca")
+    front_proxy = pki.issue(front_proxy_ca, "system:auth-proxy", client=True)
     files = {
         "ca.crt": ca.cert_pem,
         "ca.key": ca.key_pem,
@@ -183,6 +202,9 @@ def _ensure_pki(layout: Layout) -> None:
         "apiserver.key": serving.key_pem,
         "service-account.pub": service_account.cert_pem,
         "service-account.key": service_account.key_pem,
+        "request-header-ca.crt": front_proxy_ca.cert_pem,
+        "auth-proxy.crt": front_proxy.cert_pem,
+        "auth-proxy.key": front_proxy.key_pem,
     }
     for name, content in files.items():
         write_private(layout.pem(name), content)
@@ -227,12 +249,13 @@ def _wait_until_ready(
         if _probe(url, context):
             return
         if not is_running(process):
-            raise ControlPlaneFailed(f"{process.name} exited during start-up: {_log_tail(log)}")
+            how = exit_description(process) or "exited"
+            raise ControlPlaneFailed(f"{process.name} {how} during start-up: {_log_tail(log)}")
         time.sleep(0.2)
     raise ControlPlaneFailed(f"{process.name} not ready at {url} in time: {_log_tail(log)}")
 
 
-def _log_tail(log: Path, lines: int = 5) -> str:
+def _log_tail(log: Path, lines: int = 8) -> str:
     try:
         tail = log.read_text(errors="replace").strip().splitlines()[-lines:]
     except FileNotFoundError:
@@ -275,13 +298,22 @@ def up(
     binaries = ensure_binaries(settings, progress)
     layout = Layout(state_dir)
     _ensure_pki(layout)
-    started: list[ManagedProcess] = []
-    try:
-        return _start(settings, layout, etcd, binaries, started, progress, tie_to_parent, extra_apiserver_args)
-    except BaseException:
-        stop(started)
-        layout.state_file.unlink(missing_ok=True)
-        raise
+    for attempt in range(1, PORT_RACE_ATTEMPTS + 1):
+        started: list[ManagedProcess] = []
+        try:
+            return _start(settings, layout, etcd, binaries, started, progress, tie_to_parent, extra_apiserver_args)
+        except ControlPlaneFailed as error:
+            stop(started)
+            layout.state_file.unlink(missing_ok=True)
+            # A free port can be taken by another process between our probe and the bind.
+            if "address already in use" not in str(error) or attempt == PORT_RACE_ATTEMPTS:
+                raise
+            progress(f"a port was taken while starting ({error}); retrying with new ports")
+        except BaseException:
+            stop(started)
+            layout.state_file.unlink(missing_ok=True)
+            raise
+    raise AssertionError("unreachable")
 
 
 def _start(

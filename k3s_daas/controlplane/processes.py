@@ -68,6 +68,19 @@ def is_running(process: ManagedProcess) -> bool:
     return state != "Z" and process.marker in cmdline
 
 
+def exit_description(process: ManagedProcess) -> str:
+    """How a child of ours ended ("exit 1", "killed by SIGKILL"), reaping it; "" if not our child."""
+    try:
+        pid, status = os.waitpid(process.pid, os.WNOHANG)
+    except ChildProcessError:
+        return ""
+    if pid == 0:
+        return ""
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit {os.waitstatus_to_exitcode(status)}"
+
+
 def stop(processes: list[ManagedProcess], grace_s: float = 10.0) -> None:
     """SIGTERM, then SIGKILL after ``grace_s``; returns when none of them runs any more."""
     running = [p for p in processes if is_running(p)]
