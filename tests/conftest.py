@@ -19,6 +19,8 @@ import pytest
 
 from k3s_daas.controlplane import cluster
 from k3s_daas.controlplane.binaries import PrerequisiteMissing
+from k3s_daas.controlplane.processes import free_loopback_port
+from k3s_daas.controlplane.webhook_wiring import WebhookEndpoint, apiserver_webhook_args, prepare_webhook_endpoint
 from k3s_daas.settings import Settings
 
 
@@ -61,11 +63,27 @@ def settings() -> Settings:
     return Settings.from_env(os.environ)
 
 
+# Short, so tests observe a revocation quickly; production guidance (docs/) is 30s.
+TEST_WEBHOOK_CACHE_TTL = "2s"
+
+
 @pytest.fixture(scope="session")
-def control_plane(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[cluster.RunningCluster]:
+def webhook_endpoint(tmp_path_factory: pytest.TempPathFactory) -> WebhookEndpoint:
+    """Where the test session's webhook server listens; the API server is wired to it from the start
+    (with nothing listening yet, bearer tokens fail to authenticate and certificates still work)."""
+    return prepare_webhook_endpoint(tmp_path_factory.mktemp("webhook"), free_loopback_port())
+
+
+@pytest.fixture(scope="session")
+def control_plane(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory, webhook_endpoint: WebhookEndpoint
+) -> Iterator[cluster.RunningCluster]:
     state_dir = tmp_path_factory.mktemp("control-plane")
+    extra = apiserver_webhook_args(webhook_endpoint, cache_ttl=TEST_WEBHOOK_CACHE_TTL)
     try:
-        running = cluster.up(settings.control_plane, state_dir, _progress, tie_to_parent=True)
+        running = cluster.up(
+            settings.control_plane, state_dir, _progress, tie_to_parent=True, extra_apiserver_args=extra
+        )
     except PrerequisiteMissing as error:
         missing_prerequisite(error)
         raise  # unreachable: skip/fail raise
