@@ -66,3 +66,28 @@ def test_build_key_changes_with_the_pin_and_the_toolchain(tmp_path: Path) -> Non
     go_mod = copy / "go.mod"
     go_mod.write_text(go_mod.read_text().replace("k8s.io/kubernetes v1.", "k8s.io/kubernetes v9."))
     assert build_key(copy, "go1.26.8") != key
+
+
+def test_a_missing_go_toolchain_is_a_missing_prerequisite(tmp_path: Path) -> None:
+    import pytest
+
+    from k3s_daas.controlplane.binaries import PrerequisiteMissing, ensure_binaries
+    from k3s_daas.settings import ControlPlaneSettings
+
+    settings = ControlPlaneSettings(cache_dir=tmp_path, go_binary="no-such-go")
+    with pytest.raises(PrerequisiteMissing, match="Go toolchain 'no-such-go' not found"):
+        ensure_binaries(settings, lambda _message: None)
+
+
+def test_a_too_old_go_toolchain_is_a_missing_prerequisite(tmp_path: Path) -> None:
+    import pytest
+
+    from k3s_daas.controlplane.binaries import PrerequisiteMissing, ensure_binaries
+    from k3s_daas.settings import ControlPlaneSettings
+
+    fake_go = tmp_path / "go"
+    fake_go.write_text("#!/bin/sh\necho go1.19.8\n")
+    fake_go.chmod(0o755)
+    settings = ControlPlaneSettings(cache_dir=tmp_path, go_binary=str(fake_go))
+    with pytest.raises(PrerequisiteMissing, match=r"go1\.19\.8, the Kubernetes v1\.\d+\.\d+ modules need go >= 1\.25"):
+        ensure_binaries(settings, lambda _message: None)
