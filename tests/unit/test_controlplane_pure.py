@@ -6,13 +6,22 @@ import ipaddress
 import shutil
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from k3s_daas.controlplane import pki
-from k3s_daas.controlplane.binaries import GO_MODULE_DIR, build_key, pinned_kube_version, version_ldflags
+from k3s_daas.controlplane.binaries import (
+    GO_MODULE_DIR,
+    PrerequisiteMissing,
+    build_key,
+    ensure_binaries,
+    pinned_kube_version,
+    version_ldflags,
+)
 from k3s_daas.controlplane.cluster import Layout, apiserver_args
+from k3s_daas.settings import ControlPlaneSettings
 
 
 def _verify_signed_by(cert: x509.Certificate, ca: x509.Certificate) -> None:
@@ -69,22 +78,12 @@ def test_build_key_changes_with_the_pin_and_the_toolchain(tmp_path: Path) -> Non
 
 
 def test_a_missing_go_toolchain_is_a_missing_prerequisite(tmp_path: Path) -> None:
-    import pytest
-
-    from k3s_daas.controlplane.binaries import PrerequisiteMissing, ensure_binaries
-    from k3s_daas.settings import ControlPlaneSettings
-
     settings = ControlPlaneSettings(cache_dir=tmp_path, go_binary="no-such-go")
     with pytest.raises(PrerequisiteMissing, match="Go toolchain 'no-such-go' not found"):
         ensure_binaries(settings, lambda _message: None)
 
 
 def test_a_too_old_go_toolchain_is_a_missing_prerequisite(tmp_path: Path) -> None:
-    import pytest
-
-    from k3s_daas.controlplane.binaries import PrerequisiteMissing, ensure_binaries
-    from k3s_daas.settings import ControlPlaneSettings
-
     fake_go = tmp_path / "go"
     fake_go.write_text("#!/bin/sh\necho go1.19.8\n")
     fake_go.chmod(0o755)
