@@ -27,8 +27,9 @@ Run = Callable[[argparse.Namespace, Settings], int]
 def _command_modules() -> list[CommandModule]:
     from k3s_daas import up
     from k3s_daas.controlplane import commands as controlplane_commands
+    from k3s_daas.localnet import commands as localnet_commands
 
-    return [up, controlplane_commands]
+    return [up, controlplane_commands, localnet_commands]
 
 
 def build_parser() -> argparse.ArgumentParser:

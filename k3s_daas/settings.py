@@ -45,6 +45,23 @@ class ControlPlaneSettings:
     """Extra kube-apiserver flags, passed through verbatim (repeatable --apiserver-arg)."""
 
 
+def _default_data_dir(environ: Mapping[str, str]) -> Path:
+    base = environ.get("XDG_DATA_HOME") or str(Path(environ.get("HOME", "/root")) / ".local" / "share")
+    return Path(base) / "k3s-daas"
+
+
+@dataclass(frozen=True)
+class LocalnetSettings:
+    """The embedded chain (`k3s-daas localnet serve`): where it listens and keeps its state."""
+
+    db_path: Path = field(default_factory=lambda: _default_data_dir(os.environ) / "localnet.sqlite3")
+    """The SQLite database holding the chain (env K3S_DAAS_LOCALNET_DB)."""
+    host: str = "127.0.0.1"
+    """Listen address; loopback by default (env K3S_DAAS_LOCALNET_HOST)."""
+    port: int = 9125
+    """Listen port; the default chain URL points here (env K3S_DAAS_LOCALNET_PORT)."""
+
+
 @dataclass(frozen=True)
 class ChainSettings:
     """Where the Sui GraphQL endpoint is and which Move package is ours."""
@@ -63,6 +80,7 @@ class ChainSettings:
 class Settings:
     control_plane: ControlPlaneSettings = field(default_factory=ControlPlaneSettings)
     chain: ChainSettings = field(default_factory=ChainSettings)
+    localnet: LocalnetSettings = field(default_factory=LocalnetSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -89,7 +107,12 @@ class Settings:
                 "retries": "CHAIN_RETRIES",
             },
         )
-        return cls(control_plane=control_plane, chain=chain)
+        localnet = _apply_env(
+            LocalnetSettings(db_path=_default_data_dir(environ) / "localnet.sqlite3"),
+            environ,
+            {"db_path": "LOCALNET_DB", "host": "LOCALNET_HOST", "port": "LOCALNET_PORT"},
+        )
+        return cls(control_plane=control_plane, chain=chain, localnet=localnet)
 
 
 SectionT = TypeVar("SectionT", bound="DataclassInstance")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from k3s_daas.permissions import Permission, InvalidPermission, allowed, parse_all
+from k3s_daas.permissions import InvalidPermission, Permission, allowed, parse_all
 
 
 @pytest.mark.parametrize(
