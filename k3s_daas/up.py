@@ -1,44 +1,173 @@
 """`k3s-daas up`: the whole stack on embedded defaults, in the foreground, until interrupted.
 
-Today it runs the loopback control plane; localnet, the webhook and the operator join it as they land.
-Everything it starts is stopped when it exits, however it exits.
+It starts localnet (with a development admin key holding the AdminCap) and the loopback control
+plane, whose kube-apiserver gets the token-webhook flags a k3s server would get. Everything it
+starts is tied to it and stopped when it exits, however it exits. When all is ready it writes
+``DIR/env`` for a shell to source.
+
+Layout of the state directory::
+
+    admin.keystore        development admin key (Sui CLI keystore format)
+    localnet.sqlite3      the chain (kept across runs)
+    control-plane/        see k3s_daas.controlplane.cluster
+    webhook/              the webhook's CA, serving certificate, authenticator kubeconfig
+    logs/                 one log per process started here
+    env                   what to source
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
 from k3s_daas.controlplane import cluster
 from k3s_daas.controlplane.commands import default_state_dir, progress
 from k3s_daas.controlplane.kubeconfig import write_private
-from k3s_daas.controlplane.processes import is_running
+from k3s_daas.controlplane.processes import (
+    ManagedProcess,
+    free_loopback_port,
+    is_running,
+    spawn,
+    stop,
+    wait_until_ready,
+)
+from k3s_daas.controlplane.webhook_wiring import WebhookEndpoint, apiserver_webhook_args, prepare_webhook_endpoint
 from k3s_daas.errors import UserError
 from k3s_daas.settings import Settings
+from k3s_daas.sui.crypto import Keypair, SignatureScheme
+from k3s_daas.sui.keystore import load_keystore, write_keystore
 
 WATCH_INTERVAL_S = 1.0
+COMPONENT_START_TIMEOUT_S = 30.0
+DEFAULT_WEBHOOK_PORT = 9443
+DEFAULT_CLUSTER_ID = "k3s-daas-local"
+
+
+@dataclass(frozen=True)
+class StackLayout:
+    state_dir: Path
+
+    @property
+    def admin_keystore(self) -> Path:
+        return self.state_dir / "admin.keystore"
+
+    @property
+    def chain_db(self) -> Path:
+        return self.state_dir / "localnet.sqlite3"
+
+    @property
+    def control_plane(self) -> Path:
+        return self.state_dir / "control-plane"
+
+    @property
+    def webhook(self) -> Path:
+        return self.state_dir / "webhook"
+
+    @property
+    def logs(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def env_file(self) -> Path:
+        return self.state_dir / "env"
+
+
+@dataclass(frozen=True)
+class Stack:
+    """What `up` started and what a user needs to reach it."""
+
+    cluster: cluster.RunningCluster
+    chain_url: str
+    cluster_id: str
+    webhook: WebhookEndpoint
+    admin: Keypair
+    admin_keystore: Path
+    processes: tuple[ManagedProcess, ...]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("up", help="run the whole stack locally, in the foreground, until Ctrl-C")
     parser.add_argument("--state-dir", type=Path, default=default_state_dir(), help="default: %(default)s")
+    parser.add_argument(
+        "--webhook-port", type=int, default=DEFAULT_WEBHOOK_PORT, help="0 picks a free port (default: %(default)s)"
+    )
     parser.set_defaults(run=run)
 
 
-def env_file(running: cluster.RunningCluster) -> str:
+def development_admin_key(keystore: Path) -> Keypair:
+    """The admin key of this state directory: created once, then reused (it owns the AdminCap)."""
+    if keystore.exists():
+        return load_keystore(keystore)[0]
+    key = Keypair.generate(SignatureScheme.ED25519)
+    write_keystore(keystore, [key])
+    return key
+
+
+def env_file(stack: Stack) -> str:
     """What `DIR/env` holds: a file a POSIX shell can source."""
     variables = {
-        "KUBECONFIG": str(running.admin_kubeconfig),
-        "K3S_DAAS_SERVER": running.server,
-        "K3S_DAAS_CA": str(running.ca_file),
-        "K3S_DAAS_KUBECTL": str(running.kubectl),
+        "KUBECONFIG": str(stack.cluster.admin_kubeconfig),
+        "K3S_DAAS_SERVER": stack.cluster.server,
+        "K3S_DAAS_CA": str(stack.cluster.ca_file),
+        "K3S_DAAS_KUBECTL": str(stack.cluster.kubectl),
+        "K3S_DAAS_CHAIN_URL": stack.chain_url,
+        "K3S_DAAS_CLUSTER_ID": stack.cluster_id,
+        "K3S_DAAS_WEBHOOK_URL": stack.webhook.url,
+        "K3S_DAAS_ADMIN_KEYSTORE": str(stack.admin_keystore),
+        "K3S_DAAS_ADMIN_ADDRESS": stack.admin.address,
     }
-    return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in variables.items())
+    lines = [f"export {name}={shlex.quote(value)}\n" for name, value in variables.items()]
+    # kubectl built with the API server, and this k3s-daas, first on PATH.
+    tools = {str(stack.cluster.kubectl.parent), str(Path(sys.executable).parent)}
+    lines.append(f'export PATH={":".join(shlex.quote(t) for t in sorted(tools))}:"$PATH"\n')
+    return "".join(lines)
+
+
+def _start_localnet(settings: Settings, layout: StackLayout, admin: Keypair, started: list[ManagedProcess]) -> str:
+    host, port = settings.localnet.host, settings.localnet.port
+    argv = [
+        sys.executable,
+        "-m",
+        "k3s_daas.cli",
+        "localnet",
+        "serve",
+        f"--host={host}",
+        f"--port={port}",
+        f"--db={layout.chain_db}",
+        f"--admin={admin.address}",
+    ]
+    log = layout.logs / "localnet.log"
+    process = spawn("localnet", argv, log, str(layout.state_dir), tie_to_parent=True)
+    started.append(process)
+    wait_until_ready(process, f"http://{host}:{port}/healthz", None, log, time.monotonic() + COMPONENT_START_TIMEOUT_S)
+    return f"http://{host}:{port}/graphql"
+
+
+def start_stack(settings: Settings, state_dir: Path, webhook_port: int, exits: contextlib.ExitStack) -> Stack:
+    """Start every component; ``exits`` stops each of them, in reverse order, when it closes."""
+    layout = StackLayout(state_dir)
+    started: list[ManagedProcess] = []
+    exits.callback(stop, started)  # by reference: covers everything appended below
+    admin = development_admin_key(layout.admin_keystore)
+    progress("starting localnet ...")
+    chain_url = _start_localnet(settings, layout, admin, started)
+    webhook = prepare_webhook_endpoint(layout.webhook, webhook_port or free_loopback_port())
+    running = cluster.up(
+        settings.control_plane,
+        layout.control_plane,
+        progress,
+        tie_to_parent=True,
+        extra_apiserver_args=apiserver_webhook_args(webhook),
+    )
+    exits.callback(cluster.down, layout.control_plane)
+    return Stack(running, chain_url, DEFAULT_CLUSTER_ID, webhook, admin, layout.admin_keystore, tuple(started))
 
 
 def _stop_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
@@ -46,22 +175,27 @@ def _stop_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    state_dir: Path = args.state_dir.resolve()
+    layout = StackLayout(args.state_dir.resolve())
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    try:
-        running = cluster.up(settings.control_plane, state_dir, progress, tie_to_parent=True)
-        write_private(state_dir / "env", env_file(running).encode())
-        print(f"ready. Try:\n  source {state_dir / 'env'}", flush=True)
-        print(f"  {running.kubectl} get namespaces", flush=True)
-        print("  Ctrl-C here stops everything this command started", flush=True)
-        while True:
-            stopped = [p.name for p in running.processes if not is_running(p)]
-            if stopped:
-                raise UserError(f"{', '.join(stopped)} stopped unexpectedly; logs in {state_dir / 'logs'}")
-            time.sleep(WATCH_INTERVAL_S)
-    except KeyboardInterrupt:
-        print("stopping ...", file=sys.stderr, flush=True)
-        return 0
-    finally:
-        cluster.down(state_dir)
-        (state_dir / "env").unlink(missing_ok=True)
+    with contextlib.ExitStack() as exits:
+        exits.callback(layout.env_file.unlink, missing_ok=True)
+        try:
+            stack = start_stack(settings, layout.state_dir, args.webhook_port, exits)
+            write_private(layout.env_file, env_file(stack).encode())
+            print(f"ready. Try:\n  source {layout.env_file}", flush=True)
+            print("  k3s-daas localnet info; kubectl get namespaces", flush=True)
+            print("  Ctrl-C here stops everything this command started", flush=True)
+            _watch(stack)
+        except KeyboardInterrupt:
+            print("stopping ...", file=sys.stderr, flush=True)
+    return 0
+
+
+def _watch(stack: Stack) -> None:
+    """Return never: raise when a component stops on its own, so `up` does not pretend to run."""
+    processes = (*stack.processes, *stack.cluster.processes)
+    while True:
+        stopped = [p.name for p in processes if not is_running(p)]
+        if stopped:
+            raise UserError(f"{', '.join(stopped)} stopped unexpectedly; logs in {stack.cluster.state_dir.parent}")
+        time.sleep(WATCH_INTERVAL_S)

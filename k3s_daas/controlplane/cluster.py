@@ -19,8 +19,6 @@ import json
 import shutil
 import ssl
 import time
-import urllib.error
-import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -29,11 +27,12 @@ from k3s_daas.controlplane.binaries import KubeBinaries, PrerequisiteMissing, Pr
 from k3s_daas.controlplane.kubeconfig import client_certificate_kubeconfig, write_kubeconfig, write_private
 from k3s_daas.controlplane.processes import (
     ManagedProcess,
-    exit_description,
+    StartFailed,
     free_loopback_port,
     is_running,
     spawn,
     stop,
+    wait_until_ready,
 )
 from k3s_daas.errors import UserError
 from k3s_daas.settings import ControlPlaneSettings
@@ -41,10 +40,6 @@ from k3s_daas.settings import ControlPlaneSettings
 SERVICE_CIDR = "10.43.0.0/16"  # k3s' default
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 PORT_RACE_ATTEMPTS = 3
-
-
-class ControlPlaneFailed(UserError):
-    """A component did not start or did not become ready; the message carries its log's tail."""
 
 
 @dataclass(frozen=True)
@@ -234,35 +229,6 @@ def admin_ssl_context(layout: Layout) -> ssl.SSLContext:
     return context
 
 
-def _probe(url: str, context: ssl.SSLContext | None) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2, context=context) as response:  # noqa: S310 - our own URL
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def _wait_until_ready(
-    process: ManagedProcess, url: str, context: ssl.SSLContext | None, log: Path, deadline: float
-) -> None:
-    while time.monotonic() < deadline:
-        if _probe(url, context):
-            return
-        if not is_running(process):
-            how = exit_description(process) or "exited"
-            raise ControlPlaneFailed(f"{process.name} {how} during start-up: {_log_tail(log)}")
-        time.sleep(0.2)
-    raise ControlPlaneFailed(f"{process.name} not ready at {url} in time: {_log_tail(log)}")
-
-
-def _log_tail(log: Path, lines: int = 8) -> str:
-    try:
-        tail = log.read_text(errors="replace").strip().splitlines()[-lines:]
-    except FileNotFoundError:
-        return f"(no log at {log})"
-    return " | ".join(tail) + f" (full log: {log})"
-
-
 def load_running(state_dir: Path) -> RunningCluster | None:
     """The cluster recorded in ``state_dir`` if all its processes still run, else None."""
     layout = Layout(state_dir)
@@ -302,7 +268,7 @@ def up(
         started: list[ManagedProcess] = []
         try:
             return _start(settings, layout, etcd, binaries, started, progress, tie_to_parent, extra_apiserver_args)
-        except ControlPlaneFailed as error:
+        except StartFailed as error:
             stop(started)
             layout.state_file.unlink(missing_ok=True)
             # A free port can be taken by another process between our probe and the bind.
@@ -340,19 +306,19 @@ def _start(
 
     progress("starting etcd ...")
     etcd_process = launch("etcd", etcd_args(etcd, layout, etcd_port, peer_port))
-    _wait_until_ready(etcd_process, f"http://127.0.0.1:{etcd_port}/health", None, layout.logs / "etcd.log", deadline)
+    wait_until_ready(etcd_process, f"http://127.0.0.1:{etcd_port}/health", None, layout.logs / "etcd.log", deadline)
 
     progress(f"starting kube-apiserver {binaries.version} ...")
     extra = (*settings.extra_apiserver_args, *extra_apiserver_args)
     apiserver = launch("kube-apiserver", apiserver_args(binaries.kube_apiserver, layout, etcd_port, api_port, extra))
     _write_kubeconfigs(layout, server)
     context = admin_ssl_context(layout)
-    _wait_until_ready(apiserver, f"{server}/readyz", context, layout.logs / "kube-apiserver.log", deadline)
+    wait_until_ready(apiserver, f"{server}/readyz", context, layout.logs / "kube-apiserver.log", deadline)
 
     progress("starting kube-controller-manager ...")
     kcm = launch("kube-controller-manager", controller_manager_args(binaries.kube_controller_manager, layout, kcm_port))
     kcm_health = f"https://127.0.0.1:{kcm_port}/healthz"
-    _wait_until_ready(
+    wait_until_ready(
         kcm, kcm_health, _insecure_loopback_context(), layout.logs / "kube-controller-manager.log", deadline
     )
     progress(f"control plane ready at {server} in {time.monotonic() - began:.1f}s")

@@ -13,12 +13,21 @@ import ctypes
 import os
 import signal
 import socket
+import ssl
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from subprocess import DEVNULL, Popen
 
+from k3s_daas.errors import UserError
+
 PR_SET_PDEATHSIG = 1
+
+
+class StartFailed(UserError):
+    """A process did not start or did not become ready; the message carries its log's tail."""
 
 
 @dataclass(frozen=True)
@@ -114,3 +123,34 @@ def _reap(processes: list[ManagedProcess]) -> None:
         # ChildProcessError: not our child (started by an earlier `cluster up`), so init reaps it.
         with contextlib.suppress(ChildProcessError):
             os.waitpid(process.pid, os.WNOHANG)
+
+
+def probe(url: str, context: ssl.SSLContext | None) -> bool:
+    """True when ``url`` answers 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=2, context=context) as response:  # noqa: S310 - our own URL
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def wait_until_ready(
+    process: ManagedProcess, url: str, context: ssl.SSLContext | None, log: Path, deadline: float
+) -> None:
+    """Poll ``url`` until it answers 200; fail early, with the log's tail, if the process ends."""
+    while time.monotonic() < deadline:
+        if probe(url, context):
+            return
+        if not is_running(process):
+            how = exit_description(process) or "exited"
+            raise StartFailed(f"{process.name} {how} during start-up: {log_tail(log)}")
+        time.sleep(0.2)
+    raise StartFailed(f"{process.name} not ready at {url} in time: {log_tail(log)}")
+
+
+def log_tail(log: Path, lines: int = 8) -> str:
+    try:
+        tail = log.read_text(errors="replace").strip().splitlines()[-lines:]
+    except FileNotFoundError:
+        return f"(no log at {log})"
+    return " | ".join(tail) + f" (full log: {log})"

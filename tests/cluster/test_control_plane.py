@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from k3s_daas.controlplane import cluster
+from k3s_daas.controlplane.processes import StartFailed
 
 pytestmark = pytest.mark.cluster
 
@@ -137,7 +138,7 @@ def test_cli_cluster_up_then_down_leaves_no_process(tmp_path, control_plane) -> 
 def test_a_failed_start_leaves_no_process(tmp_path, settings) -> None:
     """An API server that cannot start (bad flag) is reported with its log, and etcd is stopped too."""
     state_dir = tmp_path / "broken"
-    with pytest.raises(cluster.ControlPlaneFailed, match="kube-apiserver exit 1 during start-up"):
+    with pytest.raises(StartFailed, match="kube-apiserver exit 1 during start-up"):
         cluster.up(
             settings.control_plane,
             state_dir,
