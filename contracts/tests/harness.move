@@ -12,12 +12,14 @@
 #[test_only]
 module k3s_daas::harness;
 
+use k3s_daas::enclave::{Self, Enclave, EnclaveConfig, EnclaveRegistered};
 use k3s_daas::k8s_gateway::{Self, Gateway, SealTokenIssued};
 use k3s_daas::staking::{Self, AdminCap, Staked, StakeRecord, StakingPool};
 use std::string::String;
 use sui::clock::{Self, Clock};
 use sui::coin::{Self, Coin};
 use sui::event;
+use sui::nitro_attestation;
 use sui::sui::SUI;
 use sui::test_scenario::{Self, Scenario};
 
@@ -33,6 +35,8 @@ const EWrongNextRequestId: u64 = 907;
 const EWrongResponse: u64 = 908;
 const EMissingEntry: u64 = 909;
 const EWrongCoin: u64 = 910;
+const EWrongEnclaveConfig: u64 = 911;
+const EWrongEnclave: u64 = 912;
 
 public struct Harness {
     scenario: Scenario,
@@ -54,11 +58,12 @@ public fun unknown_id(addr: address): ID { object::id_from_address(addr) }
 
 // === Lifecycle ===
 
-/// The admin publishes the package: both modules' `init` run in the first transaction.
+/// The admin publishes the package: every module's `init` runs in the first transaction.
 public fun begin(): Harness {
     let mut scenario = test_scenario::begin(admin());
     staking::init_for_testing(scenario.ctx());
     k8s_gateway::init_for_testing(scenario.ctx());
+    enclave::init_for_testing(scenario.ctx());
     let clock = clock::create_for_testing(scenario.ctx());
     Harness { scenario, clock }
 }
@@ -240,6 +245,55 @@ public fun store_k8s_response(
     test_scenario::return_shared(gateway);
 }
 
+// === enclave steps ===
+
+public fun update_pcrs(
+    h: &mut Harness,
+    sender: address,
+    time_ms: u64,
+    pcr0: vector<u8>,
+    pcr1: vector<u8>,
+    pcr2: vector<u8>,
+) {
+    begin_step(h, sender, time_ms);
+    let mut config = h.scenario.take_shared<EnclaveConfig>();
+    let cap = h.scenario.take_from_sender<AdminCap>();
+    enclave::update_pcrs(&mut config, &cap, pcr0, pcr1, pcr2);
+    h.scenario.return_to_sender(cap);
+    test_scenario::return_shared(config);
+}
+
+/// One transaction of two commands, as a client builds it: `load_nitro_attestation(document,
+/// clock)` (which checks the document against the AWS root at the clock time), then
+/// `enclave::register_enclave`. Returns the new enclave's id.
+public fun register_enclave(h: &mut Harness, sender: address, time_ms: u64, document: vector<u8>): ID {
+    begin_step(h, sender, time_ms);
+    let config = h.scenario.take_shared<EnclaveConfig>();
+    let attestation = nitro_attestation::load_nitro_attestation(document, &h.clock);
+    enclave::register_enclave(&config, attestation, &h.clock, h.scenario.ctx());
+    test_scenario::return_shared(config);
+    let registered = event::events_by_type<EnclaveRegistered>();
+    enclave::enclave_registered_enclave_id(registered.borrow(registered.length() - 1))
+}
+
+public fun record_message(
+    h: &mut Harness,
+    sender: address,
+    time_ms: u64,
+    enclave_id: ID,
+    intent: u8,
+    timestamp_ms: u64,
+    payload: vector<u8>,
+    signature: vector<u8>,
+) {
+    begin_step(h, sender, time_ms);
+    let config = h.scenario.take_shared<EnclaveConfig>();
+    let registered = h.scenario.take_shared_by_id<Enclave>(enclave_id);
+    enclave::record_message(&config, &registered, intent, timestamp_ms, payload, signature, h.scenario.ctx());
+    test_scenario::return_shared(registered);
+    test_scenario::return_shared(config);
+}
+
 // === State expectations (each in a transaction of its own, sent by the admin) ===
 
 public fun expect_stake(h: &mut Harness, record_id: ID, amount: u64, status: u8) {
@@ -310,4 +364,34 @@ public fun expect_no_response(h: &mut Harness, request_id: u64) {
     let gateway = h.scenario.take_shared<Gateway>();
     assert!(!k8s_gateway::has_response(&gateway, request_id), EWrongResponse);
     test_scenario::return_shared(gateway);
+}
+
+public fun expect_enclave_config(
+    h: &mut Harness,
+    version: u64,
+    pcr0: vector<u8>,
+    pcr1: vector<u8>,
+    pcr2: vector<u8>,
+) {
+    h.scenario.next_tx(admin());
+    let config = h.scenario.take_shared<EnclaveConfig>();
+    assert!(enclave::config_version(&config) == version, EWrongEnclaveConfig);
+    let (actual0, actual1, actual2) = enclave::config_pcrs(&config);
+    assert!(actual0 == pcr0 && actual1 == pcr1 && actual2 == pcr2, EWrongEnclaveConfig);
+    test_scenario::return_shared(config);
+}
+
+public fun expect_enclave(
+    h: &mut Harness,
+    enclave_id: ID,
+    public_key: vector<u8>,
+    config_version: u64,
+    attested_at_ms: u64,
+) {
+    h.scenario.next_tx(admin());
+    let registered = h.scenario.take_shared_by_id<Enclave>(enclave_id);
+    assert!(enclave::public_key(&registered) == public_key, EWrongEnclave);
+    assert!(enclave::enclave_config_version(&registered) == config_version, EWrongEnclave);
+    assert!(enclave::attested_at_ms(&registered) == attested_at_ms, EWrongEnclave);
+    test_scenario::return_shared(registered);
 }

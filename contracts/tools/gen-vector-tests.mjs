@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Validates the scenario vectors in contracts/vectors/*.json (format: contracts/vectors/README.md)
-// and transcribes each one into a Move test module, contracts/tests/vector_<name>_tests.move.
+// Validates the scenario vectors in contracts/vectors/*.json and contracts/vectors/<dir>/*.json
+// (format: contracts/vectors/README.md) and transcribes each one into a Move test module,
+// contracts/tests/vector_<name>_tests.move.
 //
 // Usage:
 //   node gen-vector-tests.mjs           # validate, then (re)write the generated Move tests
@@ -54,6 +55,12 @@ const FUNCTIONS = {
     args: [["request_id", "u64"], ["status_code", "u16"], ["body_digest", "bytes"], ["body", "string"]],
     cap: true,
   },
+  "enclave::update_pcrs": { args: [["pcr0", "bytes"], ["pcr1", "bytes"], ["pcr2", "bytes"]], cap: true },
+  "enclave::register_enclave": { args: [["document", "document"]], creates: "enclave" },
+  "enclave::record_message": {
+    args: [["enclave", "enclave"], ["intent", "u8"], ["timestamp_ms", "u64"], ["payload", "bytes"],
+      ["signature", "bytes"]],
+  },
 };
 
 const EVENTS = {
@@ -93,6 +100,20 @@ const EVENTS = {
     ctor: "k8s_gateway::k8s_response_stored_event",
     fields: [["request_id", "u64"], ["status_code", "u16"], ["body_digest", "bytes"]],
   },
+  "enclave::PcrsUpdated": {
+    ctor: "enclave::pcrs_updated_event",
+    fields: [["version", "u64"], ["pcr0", "bytes"], ["pcr1", "bytes"], ["pcr2", "bytes"]],
+  },
+  "enclave::EnclaveRegistered": {
+    ctor: "enclave::enclave_registered_event",
+    fields: [["enclave_id", "enclave"], ["owner", "address"], ["public_key", "bytes"], ["config_version", "u64"],
+      ["attested_at_ms", "u64"]],
+  },
+  "enclave::MessageRecorded": {
+    ctor: "enclave::message_recorded_event",
+    fields: [["enclave_id", "enclave"], ["sender", "address"], ["intent", "u8"], ["timestamp_ms", "u64"],
+      ["payload", "bytes"]],
+  },
 };
 
 const ABORTS = {
@@ -105,9 +126,20 @@ const ABORTS = {
     EAlreadyRevoked: 104, EUnknownToken: 105, EInvalidPermission: 106, EInvalidRequest: 107,
     EUnknownRequest: 108, EResponseExists: 109,
   },
+  enclave: {
+    ENotConfigured: 200, EInvalidPcr: 201, ENoPublicKey: 202, EInvalidPublicKey: 203, EPcrMismatch: 204,
+    EStaleAttestation: 205, EOutdatedEnclave: 206, EInvalidSignature: 207,
+  },
+  // The Sui framework's 0x2::nitro_attestation (load_nitro_attestation, in register_enclave's
+  // transaction).
+  nitro_attestation: { EParseError: 1, EVerifyError: 2 },
 };
 
-const STATE_KEYS = ["stakes", "pool_balance", "cooldown_ms", "tokens", "next_request_id", "responses"];
+// The address of each module an abort may come from.
+const MODULE_ADDRESS = { staking: "k3s_daas", k8s_gateway: "k3s_daas", enclave: "k3s_daas", nitro_attestation: "sui" };
+
+const STATE_KEYS = ["stakes", "pool_balance", "cooldown_ms", "tokens", "next_request_id", "responses",
+  "enclave_config", "enclaves"];
 const MAX = { u8: 255n, u16: 65535n, u32: 4294967295n, u64: 18446744073709551615n };
 const IDENT = /^[a-z][a-z0-9_]*$/;
 const RESERVED = new Set([
@@ -163,6 +195,14 @@ function checkValue(where, v, type, ctx) {
       if (b.owner !== ctx.sender) fail(where, `record ${v} is owned by ${b.owner}, not the sender ${ctx.sender}`);
       return;
     }
+    case "document":
+      if (!(v in ctx.documents)) fail(where, `${JSON.stringify(v)} is not one of the vector's documents`);
+      return;
+    case "enclave": {
+      const b = ctx.bindings.get(v);
+      if (!b || b.kind !== "enclave") fail(where, `${JSON.stringify(v)} is not a bound Enclave`);
+      return;
+    }
     case "stake_id": case "token_id": {
       if (v in ctx.unknown) return;
       const b = ctx.bindings.get(v);
@@ -176,7 +216,7 @@ function checkValue(where, v, type, ctx) {
 
 function validate(file, v) {
   const stem = path.basename(file, ".json");
-  checkKeys(file, v, ["format", "name", "description", "actors", "unknown_ids", "steps"],
+  checkKeys(file, v, ["format", "name", "description", "actors", "unknown_ids", "documents", "steps"],
     ["format", "name", "description", "actors", "steps"]);
   if (v.format !== FORMAT) fail(file, `format must be ${JSON.stringify(FORMAT)}`);
   if (v.name !== stem) fail(file, `name ${JSON.stringify(v.name)} must equal the file name ${JSON.stringify(stem)}`);
@@ -193,6 +233,12 @@ function validate(file, v) {
   for (const [n, a] of Object.entries(v.unknown_ids ?? {})) {
     if (!IDENT.test(n) || RESERVED.has(n)) fail(`${file}: unknown_ids`, `bad name ${JSON.stringify(n)}`);
     unknown[n] = normAddress(`${file}: unknown_ids.${n}`, a);
+  }
+  const documents = {};
+  for (const [n, d] of Object.entries(v.documents ?? {})) {
+    if (!IDENT.test(n)) fail(`${file}: documents`, `bad document name ${JSON.stringify(n)}`);
+    if (typeof d !== "string" || !/^([0-9a-f]{2})+$/.test(d)) fail(`${file}: documents.${n}`, "expected lowercase hex bytes");
+    documents[n] = d;
   }
   if (!Array.isArray(v.steps) || v.steps.length === 0) fail(file, "steps must be a non-empty list");
 
@@ -211,7 +257,7 @@ function validate(file, v) {
     const fn = FUNCTIONS[st.call];
     if (!fn) fail(where, `unknown call ${JSON.stringify(st.call)}`);
     if (fn.cap && st.sender !== "admin") fail(where, `${st.call} needs the AdminCap: the sender must be "admin"`);
-    const ctx = { actors, unknown, bindings, sender: st.sender };
+    const ctx = { actors, unknown, documents, bindings, sender: st.sender };
     checkKeys(`${where}: args`, st.args, fn.args.map(([n]) => n));
     for (const [n, t] of fn.args) checkValue(`${where}: args.${n}`, st.args[n], t, ctx);
 
@@ -220,7 +266,7 @@ function validate(file, v) {
       checkKeys(`${where}: expect`, st.expect, ["abort"]);
       const a = st.expect.abort;
       checkKeys(`${where}: expect.abort`, a, ["module", "name", "code"]);
-      const code = ABORTS[a.module]?.[a.name];
+      const code = Object.hasOwn(ABORTS, a.module) ? ABORTS[a.module][a.name] : undefined;
       if (code === undefined) fail(where, `unknown abort ${a.module}::${a.name}`);
       if (a.code !== code) fail(where, `${a.module}::${a.name} is ${code}, not ${a.code}`);
       if ("bind" in st) fail(where, "an aborting step binds nothing");
@@ -269,9 +315,21 @@ function validate(file, v) {
       checkValue(`${where}: state.responses.${id}.body_digest`, want.body_digest, "bytes", ctx);
       checkValue(`${where}: state.responses.${id}.body`, want.body, "string", ctx);
     }
+    if ("enclave_config" in s) {
+      checkKeys(`${where}: state.enclave_config`, s.enclave_config, ["version", "pcr0", "pcr1", "pcr2"]);
+      checkInt(`${where}: state.enclave_config.version`, s.enclave_config.version, "u64");
+      for (const k of ["pcr0", "pcr1", "pcr2"]) checkValue(`${where}: state.enclave_config.${k}`, s.enclave_config[k], "bytes", ctx);
+    }
+    for (const [name, want] of Object.entries(s.enclaves ?? {})) {
+      checkValue(`${where}: state.enclaves`, name, "enclave", ctx);
+      checkKeys(`${where}: state.enclaves.${name}`, want, ["public_key", "config_version", "attested_at_ms"]);
+      checkValue(`${where}: state.enclaves.${name}.public_key`, want.public_key, "bytes", ctx);
+      checkInt(`${where}: state.enclaves.${name}.config_version`, want.config_version, "u64");
+      checkInt(`${where}: state.enclaves.${name}.attested_at_ms`, want.attested_at_ms, "u64");
+    }
     if (fn.consumes) bindings.get(st.args.record).consumed = true;
   });
-  return { actors, unknown };
+  return { actors, unknown, documents };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -289,6 +347,7 @@ function moveBytes(s) {
 }
 
 const actorConst = (name) => name.toUpperCase();
+const documentConst = (name) => `DOCUMENT_${name.toUpperCase()}`;
 
 function moveValue(v, type, asString) {
   switch (type) {
@@ -298,7 +357,8 @@ function moveValue(v, type, asString) {
       return v.length === 0 ? "vector[]" : `vector[${v.map((s) => `${moveBytes(s)}.to_string()`).join(", ")}]`;
     case "bytes": return v === "" ? "vector[]" : `x"${v}"`;
     case "address": return actorConst(v);
-    case "record": case "stake_id": case "token_id": return v;
+    case "document": return documentConst(v);
+    case "record": case "stake_id": case "token_id": case "enclave": return v;
     default: throw new Error(type);
   }
 }
@@ -365,6 +425,14 @@ function emitSuccessStep(st, lines) {
       lines.push(`${pad}h.expect_response(${id}, ${want.status_code}, ${moveValue(want.body_digest, "bytes")}, ${moveBytes(want.body)});`);
     }
   }
+  if ("enclave_config" in s) {
+    const c = s.enclave_config;
+    const pcrs = [c.pcr0, c.pcr1, c.pcr2].map((p) => moveValue(p, "bytes")).join(", ");
+    lines.push(`${pad}h.expect_enclave_config(${c.version}, ${pcrs});`);
+  }
+  for (const [name, want] of Object.entries(s.enclaves ?? {})) {
+    lines.push(`${pad}h.expect_enclave(${name}, ${moveValue(want.public_key, "bytes")}, ${want.config_version}, ${want.attested_at_ms});`);
+  }
 }
 
 // Drops `let NAME = ` when NAME is not used afterwards (keeps the build free of warnings).
@@ -404,12 +472,12 @@ function emitTest(v, info, upto, abortStep) {
 
 const pad2 = (n) => String(n).padStart(2, "0");
 
-function generate(file, v, info) {
+function generate(rel, v, info) {
   const out = [];
   out.push("// Copyright (c) K3s-DaaS contributors");
   out.push("// SPDX-License-Identifier: Apache-2.0");
   out.push("");
-  out.push(`// Transcription of the scenario vector contracts/vectors/${v.name}.json.`);
+  out.push(`// Transcription of the scenario vector ${rel}.`);
   out.push("// Generated by contracts/tools/gen-vector-tests.mjs: edit the vector, then regenerate.");
   out.push("");
   const docLines = wrap(asciiComment(v.description), 96);
@@ -428,14 +496,16 @@ function generate(file, v, info) {
     if (!("abort" in st.expect)) continue;
     const a = st.expect.abort;
     bodies.push({
-      attr: `#[test, expected_failure(abort_code = k3s_daas::${a.module}::${a.name})]`,
+      attr: `#[test, expected_failure(abort_code = ${MODULE_ADDRESS[a.module]}::${a.module}::${a.name})]`,
       doc: `Step ${st.step} aborts with ${describeAbort(a)}.`,
       name: `step_${pad2(st.step)}_aborts`,
       lines: emitTest(v, info, st.step - 1, st),
     });
   }
   const allText = bodies.flatMap((b) => b.lines).join("\n");
-  const uses = ["use k3s_daas::harness;"];
+  const uses = [];
+  if (/\benclave::/.test(allText)) uses.push("use k3s_daas::enclave;");
+  uses.push("use k3s_daas::harness;");
   if (/\bk8s_gateway::/.test(allText)) uses.push("use k3s_daas::k8s_gateway;");
   if (/\bstaking::/.test(allText)) uses.push("use k3s_daas::staking;");
   if (/\bevent::/.test(allText)) uses.push("use sui::event;");
@@ -443,7 +513,9 @@ function generate(file, v, info) {
   out.push("");
   const consts = Object.entries(info.actors).filter(([n]) => new RegExp(`\\b${actorConst(n)}\\b`).test(allText));
   for (const [n, a] of consts) out.push(`const ${actorConst(n)}: address = @${a};`);
-  if (consts.length) out.push("");
+  const docs = Object.entries(info.documents).filter(([n]) => new RegExp(`\\b${documentConst(n)}\\b`).test(allText));
+  for (const [n, d] of docs) out.push(`const ${documentConst(n)}: vector<u8> = x"${d}";`);
+  if (consts.length || docs.length) out.push("");
   bodies.forEach((b, i) => {
     out.push(b.attr);
     out.push(`/// ${b.doc}`);
@@ -477,7 +549,18 @@ function main() {
     console.error(`usage: gen-vector-tests.mjs [--check]`);
     process.exit(2);
   }
-  const files = readdirSync(vectorsDir).filter((f) => f.endsWith(".json")).sort();
+  // Top-level vectors and those of one level of subdirectories (e.g. vectors/enclave/), each as
+  // a path relative to vectors/.
+  const files = [];
+  for (const entry of readdirSync(vectorsDir, { withFileTypes: true })) {
+    if (entry.isFile() && entry.name.endsWith(".json")) files.push(entry.name);
+    else if (entry.isDirectory()) {
+      for (const f of readdirSync(path.join(vectorsDir, entry.name))) {
+        if (f.endsWith(".json")) files.push(path.posix.join(entry.name, f));
+      }
+    }
+  }
+  files.sort();
   if (files.length === 0) {
     console.error("gen-vector-tests: no vectors in contracts/vectors/");
     process.exit(2);
@@ -485,7 +568,7 @@ function main() {
   const problems = [];
   let tests = 0;
   for (const f of files) {
-    const rel = path.join("contracts", "vectors", f);
+    const rel = path.posix.join("contracts", "vectors", f);
     let v;
     try {
       v = JSON.parse(readFileSync(path.join(vectorsDir, f), "utf8"));
@@ -512,7 +595,7 @@ function main() {
     if (check) problems.push(`contracts/tests/${outName}: ${current === null ? "missing" : "stale"} (run node contracts/tools/gen-vector-tests.mjs)`);
     else writeFileSync(outPath, text);
   }
-  const stems = new Set(files.map((f) => f.slice(0, -5)));
+  const stems = new Set(files.map((f) => path.posix.basename(f, ".json")));
   for (const f of readdirSync(testsDir)) {
     if (/^vector_.*_tests\.move$/.test(f) && !stems.has(f.slice(7, -11))) {
       problems.push(`contracts/tests/${f}: no vector contracts/vectors/${f.slice(7, -11)}.json (delete it)`);
