@@ -23,8 +23,8 @@ from typing import Any, NoReturn
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from k3s_daas.enclave import bcs
 from k3s_daas.enclave.errors import EnclaveSignatureError
+from k3s_daas.sui import bcs
 
 __all__ = ["EnclaveKey", "IntentMessage", "SignedMessage", "verify_signed_message"]
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from k3s_daas.errors import UserError
+from k3s_daas.sui import bcs
 
 SUI_FRAMEWORK: Final = "0x" + "0" * 63 + "2"
 MOVE_STDLIB: Final = "0x" + "0" * 63 + "1"
@@ -127,9 +128,9 @@ class TypeTag:
             return bytes([_TYPE_TAG_INDEX[self.name]])
         out = bytearray([_STRUCT_TAG])
         out += address_bytes(self.address)
-        out += bcs_string(self.module)
-        out += bcs_string(self.name)
-        out += uleb128(len(self.params))
+        out += bcs.string(self.module)
+        out += bcs.string(self.name)
+        out += bcs.uleb128(len(self.params))
         for param in self.params:
             out += param.bcs()
         return bytes(out)
@@ -285,7 +286,7 @@ class LayoutRegistry:
         if tag in (ID_TYPE, UID_TYPE) or tag.name == "address":
             out += address_bytes(_as_str(value, tag))
         elif tag == STRING_TYPE:
-            out += bcs_string(_as_str(value, tag))
+            out += bcs.string(_as_str(value, tag))
         elif tag.is_struct and (tag.address, tag.module, tag.name) == (SUI_FRAMEWORK, "balance", "Balance"):
             out += struct.pack("<Q", int(_as_str(value, tag)))
         elif tag.name == "bool" and not tag.is_struct:
@@ -297,12 +298,12 @@ class LayoutRegistry:
             inner = tag.params[0]
             if inner.name == "u8" and not inner.is_struct:
                 data = _b64(_as_str(value, tag))
-                out += uleb128(len(data)) + data
+                out += bcs.uleb128(len(data)) + data
             else:
                 items = value if isinstance(value, list) else None
                 if items is None:
                     raise MoveTypeError(f"{tag.repr()} value must be a JSON array")
-                out += uleb128(len(items))
+                out += bcs.uleb128(len(items))
                 for item in items:
                     self._encode(inner, item, out)
         elif tag.is_struct:
@@ -328,23 +329,6 @@ def _b64(text: str) -> bytes:
 
 
 # --- BCS primitives, ids, digests ----------------------------------------------------------
-
-
-def uleb128(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def bcs_string(text: str) -> bytes:
-    data = text.encode("utf-8")
-    return uleb128(len(data)) + data
 
 
 def blake2b256(*parts: bytes) -> bytes:

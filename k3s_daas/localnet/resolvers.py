@@ -32,10 +32,8 @@ from k3s_daas.localnet.move import (
     TypeTag,
     address_bytes,
     base58_decode,
-    bcs_string,
     canonical_address,
     derive_dynamic_field_id,
-    uleb128,
 )
 from k3s_daas.localnet.schema import build_sdl_schema
 from k3s_daas.localnet.state import ObjectState, OwnerKind
@@ -48,6 +46,7 @@ from k3s_daas.localnet.store import (
     StoredObject,
     StoredTransaction,
 )
+from k3s_daas.sui import bcs
 
 Info: TypeAlias = "GraphQLResolveInfo[Any]"
 
@@ -353,7 +352,7 @@ def _move_object_bcs(state: ObjectState, view: ReadView) -> bytes:
         object_type
         + bytes([int(state.has_public_transfer)])
         + struct.pack("<Q", state.version)
-        + uleb128(len(contents))
+        + bcs.uleb128(len(contents))
         + contents
     )
 
@@ -382,7 +381,7 @@ def _object_bcs(node: ObjectNode, info: Info) -> str | None:
         bytes([0])
         + _move_object_bcs(state, view)
         + _owner_bcs(state)
-        + uleb128(len(digest))
+        + bcs.uleb128(len(digest))
         + digest
         + struct.pack("<Q", 0)
     )
@@ -685,8 +684,8 @@ def _event_bcs(node: EventNode, info: Info) -> str:
     tag = TypeTag.parse(event.type)
     package, module = event.tx_module.split("::")
     contents = _view(info).package.layouts.to_bcs(tag, event.contents)
-    data = address_bytes(package) + bcs_string(module) + address_bytes(event.sender) + tag.bcs()[1:]
-    return base64.b64encode(data + uleb128(len(contents)) + contents).decode()
+    data = address_bytes(package) + bcs.string(module) + address_bytes(event.sender) + tag.bcs()[1:]
+    return base64.b64encode(data + bcs.uleb128(len(contents)) + contents).decode()
 
 
 def _event_transaction(node: EventNode, info: Info) -> TransactionNode | None:

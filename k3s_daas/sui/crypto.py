@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from k3s_daas.errors import UserError
+from k3s_daas.sui import bcs
 
 __all__ = [
     "AddressError",
@@ -114,23 +115,11 @@ _CURVES: Final = {
 }
 
 
-def _uleb128(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
 def personal_message_digest(message: bytes) -> bytes:
     """The 32 bytes a Sui wallet signs for ``signPersonalMessage(message)``."""
     hasher = hashlib.blake2b(digest_size=32)
     hasher.update(_PERSONAL_MESSAGE_INTENT)
-    hasher.update(_uleb128(len(message)))
+    hasher.update(bcs.uleb128(len(message)))
     hasher.update(message)
     return hasher.digest()
 

@@ -9,9 +9,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from enclave_testing import RECORDED
 
-from k3s_daas.enclave import bcs
 from k3s_daas.enclave.errors import EnclaveSignatureError
 from k3s_daas.enclave.keys import EnclaveKey, IntentMessage, SignedMessage, verify_signed_message
+from k3s_daas.sui import bcs
 
 NAUTILUS = RECORDED["enclave_signatures"][0]
 

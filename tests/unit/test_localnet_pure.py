@@ -17,12 +17,12 @@ from k3s_daas.localnet.move import (
     base58_decode,
     canonical_address,
     derive_dynamic_field_id,
-    uleb128,
 )
 from k3s_daas.localnet.package import Package
 from k3s_daas.localnet.protocol import BadRequest, SignedCall, sign_call, verify_call
 from k3s_daas.localnet.semantics import decode_arguments, execute, genesis, valid_permission
 from k3s_daas.localnet.state import Call, ChangeKind, InvalidTransaction, MoveAbort, ObjectState, TxContext
+from k3s_daas.sui import bcs
 from k3s_daas.sui.crypto import Keypair, SignatureScheme
 
 PKG = "0x" + "ab" * 32
@@ -64,7 +64,7 @@ def test_type_filters(pattern: str, matches: bool) -> None:
 
 def test_bcs_encodings() -> None:
     layouts = Package(PKG).layouts
-    assert uleb128(300) == b"\xac\x02"
+    assert bcs.uleb128(300) == b"\xac\x02"
     assert layouts.to_bcs(U64, "258") == (258).to_bytes(8, "little")
     assert layouts.to_bcs(STRING_TYPE, "é") == b"\x02\xc3\xa9"
     assert layouts.to_bcs(TypeTag.vector(STRING_TYPE), ["a", "bc"]) == b"\x02\x01a\x02bc"
