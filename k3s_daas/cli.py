@@ -27,11 +27,21 @@ Run = Callable[[argparse.Namespace, Settings], int]
 def _command_modules() -> list[CommandModule]:
     from k3s_daas import up
     from k3s_daas.controlplane import commands as controlplane_commands
+    from k3s_daas.credential import commands as credential_commands
     from k3s_daas.enclave import commands as enclave_commands
     from k3s_daas.localnet import commands as localnet_commands
     from k3s_daas.sui import commands as key_commands
+    from k3s_daas_webhook import commands as webhook_commands
 
-    return [up, controlplane_commands, key_commands, localnet_commands, enclave_commands]
+    return [
+        up,
+        controlplane_commands,
+        key_commands,
+        localnet_commands,
+        credential_commands,
+        webhook_commands,
+        enclave_commands,
+    ]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -77,10 +77,52 @@ class ChainSettings:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    """The webhook server (`k3s-daas webhook serve`): TokenReview authentication and /join."""
+
+    host: str = "127.0.0.1"
+    """Listen address; the API server on the same host calls loopback. Use 0.0.0.0 when node owners
+    reach /join from other machines (env K3S_DAAS_WEBHOOK_HOST)."""
+    port: int = 9443
+    """HTTPS listen port (env K3S_DAAS_WEBHOOK_PORT)."""
+    cert_file: str = ""
+    """Serving certificate (PEM, chain first); reloaded when the file changes (env K3S_DAAS_WEBHOOK_CERT_FILE)."""
+    key_file: str = ""
+    """Its private key (PEM) (env K3S_DAAS_WEBHOOK_KEY_FILE)."""
+    cluster_id: str = ""
+    """This cluster's id: the audience Seal tokens must name (env K3S_DAAS_CLUSTER_ID)."""
+    kubeconfig: str = ""
+    """Credentials for the SealToken watch and /join; empty: in-cluster service account, else
+    ~/.kube/config (env K3S_DAAS_KUBECONFIG, else KUBECONFIG)."""
+    max_token_lifetime_s: float = 900.0
+    """Longest accepted exp - iat of an API token (env K3S_DAAS_MAX_TOKEN_LIFETIME_S)."""
+    leeway_s: float = 30.0
+    """Clock skew tolerated on exp, iat and nbf (env K3S_DAAS_TOKEN_LEEWAY_S)."""
+    verified_cache_size: int = 50_000
+    """Verified tokens remembered (each until it expires) (env K3S_DAAS_VERIFIED_CACHE_SIZE)."""
+    verify_workers: int = 2
+    """Worker processes verifying first-seen signatures in parallel with the event loop; 0 verifies
+    inline on the loop (env K3S_DAAS_VERIFY_WORKERS)."""
+    join_max_lifetime_s: float = 300.0
+    """Longest accepted lifetime of a signed join request (env K3S_DAAS_JOIN_MAX_LIFETIME_S)."""
+    join_replay_cache_size: int = 100_000
+    """Used join requests remembered until they expire; when full, /join answers 503
+    (env K3S_DAAS_JOIN_REPLAY_CACHE_SIZE)."""
+    cluster_ca_file: str = ""
+    """CA bundle whose sha256 goes into K10 join tokens (k3s: server/tls/server-ca.crt); empty: the
+    kubeconfig's CA (env K3S_DAAS_CLUSTER_CA_FILE)."""
+    agent_server_url: str = ""
+    """The k3s server URL agents join, returned by /join (env K3S_DAAS_AGENT_SERVER_URL)."""
+    cert_reload_interval_s: float = 5.0
+    """How often the certificate files are checked for changes (env K3S_DAAS_CERT_RELOAD_INTERVAL_S)."""
+
+
+@dataclass(frozen=True)
 class Settings:
     control_plane: ControlPlaneSettings = field(default_factory=ControlPlaneSettings)
     chain: ChainSettings = field(default_factory=ChainSettings)
     localnet: LocalnetSettings = field(default_factory=LocalnetSettings)
+    webhook: WebhookSettings = field(default_factory=WebhookSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -112,10 +154,32 @@ class Settings:
             environ,
             {"db_path": "LOCALNET_DB", "host": "LOCALNET_HOST", "port": "LOCALNET_PORT"},
         )
-        return cls(control_plane=control_plane, chain=chain, localnet=localnet)
+        webhook = _apply_env(
+            WebhookSettings(kubeconfig=environ.get("KUBECONFIG", "")),
+            environ,
+            {
+                "host": "WEBHOOK_HOST",
+                "port": "WEBHOOK_PORT",
+                "cert_file": "WEBHOOK_CERT_FILE",
+                "key_file": "WEBHOOK_KEY_FILE",
+                "cluster_id": "CLUSTER_ID",
+                "kubeconfig": "KUBECONFIG",
+                "max_token_lifetime_s": "MAX_TOKEN_LIFETIME_S",
+                "leeway_s": "TOKEN_LEEWAY_S",
+                "verified_cache_size": "VERIFIED_CACHE_SIZE",
+                "verify_workers": "VERIFY_WORKERS",
+                "join_max_lifetime_s": "JOIN_MAX_LIFETIME_S",
+                "join_replay_cache_size": "JOIN_REPLAY_CACHE_SIZE",
+                "cluster_ca_file": "CLUSTER_CA_FILE",
+                "agent_server_url": "AGENT_SERVER_URL",
+                "cert_reload_interval_s": "CERT_RELOAD_INTERVAL_S",
+            },
+        )
+        return cls(control_plane=control_plane, chain=chain, localnet=localnet, webhook=webhook)
 
 
 SectionT = TypeVar("SectionT", bound="DataclassInstance")
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 def _apply_env(section: SectionT, environ: Mapping[str, str], names: Mapping[str, str]) -> SectionT:
@@ -138,6 +202,10 @@ def _parse(name: str, raw: str, type_name: str) -> object:
             if value <= 0:
                 raise ValueError("must be positive")
             return value
+        if type_name == "bool":
+            if raw.lower() not in _BOOLEANS:
+                raise ValueError("expected true or false")
+            return _BOOLEANS[raw.lower()]
         if type_name == "int":
             number = int(raw)
             if number < 0:

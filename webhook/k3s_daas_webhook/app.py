@@ -1,0 +1,160 @@
+"""The aiohttp application: thin handlers that move bytes between HTTP and the pure core.
+
+Routes: POST /authenticate (TokenReview), GET|POST /join, GET /healthz, /readyz, /metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+from aiohttp import web
+
+from k3s_daas.sealtoken import TokenRejected
+from k3s_daas_webhook import tokenreview
+from k3s_daas_webhook.caches import AnswerMemo
+from k3s_daas_webhook.decision import Authenticated, decide
+from k3s_daas_webhook.index import IndexHolder
+from k3s_daas_webhook.join import JoinRefusal, JoinService
+from k3s_daas_webhook.metrics import AUTHENTICATED, BAD_REQUEST, DENIED, UNAVAILABLE, WebhookMetrics
+from k3s_daas_webhook.verifier import TokenVerifier
+from k3s_daas_webhook.verifypool import WorkerLost
+
+log = logging.getLogger(__name__)
+
+JSON: Final = "application/json"
+# A TokenReview holds one token of at most 4 KiB; anything much larger is not one.
+MAX_BODY_BYTES: Final = 64 * 1024
+
+
+@dataclass
+class WebhookState:
+    holder: IndexHolder
+    verifier: TokenVerifier
+    metrics: WebhookMetrics
+    join: JoinService | None = None
+    clock: Callable[[], float] = time.time
+    memo: AnswerMemo = field(default_factory=lambda: AnswerMemo(10_000))
+
+
+STATE_KEY: Final = web.AppKey("k3s_daas_webhook_state", WebhookState)
+
+
+def _json_response(status: int, body: bytes, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, body=body, content_type=JSON, headers=headers)
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return _json_response(status, json.dumps({"error": message}).encode(), headers)
+
+
+async def authenticate(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    metrics = state.metrics
+    started = time.perf_counter()
+    body = await request.read()
+    memo = state.memo.get(body, state.holder.snapshot, state.clock())
+    if memo is not None:
+        metrics.cache_hit.inc()
+        response = _json_response(200, memo)
+        metrics.latency_by_result[AUTHENTICATED].observe(time.perf_counter() - started)
+        return response
+    try:
+        review = tokenreview.parse_review(body)
+    except tokenreview.BadRequest as error:
+        metrics.latency_by_result[BAD_REQUEST].observe(time.perf_counter() - started)
+        log.info("TokenReview refused (400): %s", error)
+        return _error(400, f"malformed TokenReview: {error}")
+    try:
+        # Cache hits (the common case) stay synchronous: no coroutine, no trip to a worker.
+        verified = state.verifier.cached(review.token) or await state.verifier.verify(review.token)
+    except TokenRejected as rejection:
+        reason, message, address = rejection.reason.value, rejection.detail, None
+    except WorkerLost as error:
+        metrics.latency_by_result[UNAVAILABLE].observe(time.perf_counter() - started)
+        return _error(503, str(error), {"Retry-After": "1"})
+    else:
+        if not state.holder.synced:
+            # Not a verdict: the API server retries 5xx, and the index is seconds from ready.
+            metrics.latency_by_result[UNAVAILABLE].observe(time.perf_counter() - started)
+            return _error(503, "SealToken index not synced yet", {"Retry-After": "1"})
+        snapshot = state.holder.snapshot
+        decision = decide(verified.claims, snapshot, state.clock())
+        if isinstance(decision, Authenticated):
+            answer = tokenreview.authenticated_for(review.api_version, decision.identity)
+            # The memo ends by the token's exp at the latest; past it (within the leeway) the full path decides.
+            state.memo.put(body, snapshot, answer, decision.valid_until)
+            response = _json_response(200, answer)
+            metrics.latency_by_result[AUTHENTICATED].observe(time.perf_counter() - started)
+            return response
+        reason, message, address = decision.reason.value, decision.message, verified.address
+    metrics.authn_denials.labels(reason).inc()
+    log.info("TokenReview denied: reason=%s address=%s: %s", reason, address or "-", message)
+    response = _json_response(200, tokenreview.denied(review.api_version, f"k3s-daas: {reason}: {message}"))
+    metrics.latency_by_result[DENIED].observe(time.perf_counter() - started)
+    return response
+
+
+async def join_info(request: web.Request) -> web.Response:
+    service = request.app[STATE_KEY].join
+    if service is None:
+        return _error(404, "this server does not serve /join (no Kubernetes access configured)")
+    return _json_response(200, json.dumps(service.info()).encode())
+
+
+async def join(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    if state.join is None:
+        return _error(404, "this server does not serve /join (no Kubernetes access configured)")
+    body = await request.read()
+    try:
+        answer = await state.join.handle(body)
+    except JoinRefusal as refusal:
+        state.metrics.join_requests.labels(refusal.reason).inc()
+        log.info("join refused (%d %s): %s", refusal.status, refusal.reason, refusal.message)
+        headers = {"Retry-After": str(refusal.retry_after_s)} if refusal.retry_after_s else None
+        return _json_response(refusal.status, json.dumps(refusal.body()).encode(), headers)
+    state.metrics.join_requests.labels("joined").inc()
+    return _json_response(200, json.dumps(answer).encode(), {"Cache-Control": "no-store"})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+async def readyz(request: web.Request) -> web.Response:
+    if request.app[STATE_KEY].holder.synced:
+        return web.Response(text="ok")
+    return web.Response(status=503, text="SealToken index not synced yet")
+
+
+async def metrics(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    return web.Response(body=state.metrics.exposition(), headers={"Content-Type": state.metrics.content_type})
+
+
+_NOOP_BODY: Final = b'{"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","status":{"authenticated":false}}'
+
+
+async def noop(request: web.Request) -> web.Response:
+    """Benchmark baseline: reads the body and answers a constant, on the same stack as /authenticate."""
+    await request.read()
+    return _json_response(200, _NOOP_BODY)
+
+
+def create_app(state: WebhookState, *, benchmark_noop: bool = False) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app[STATE_KEY] = state
+    app.router.add_post("/authenticate", authenticate)
+    app.router.add_get("/join", join_info)
+    app.router.add_post("/join", join)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    if benchmark_noop:
+        app.router.add_post("/noop", noop)
+    return app

@@ -1,0 +1,28 @@
+"""Flags of `k3s-daas bench authn` (kept apart so registering the CLI imports nothing heavy)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--duration", type=float, default=5.0, metavar="SECONDS", help="per phase (default %(default)s)"
+    )
+    parser.add_argument("--connections", type=int, default=16, help="keep-alive connections (default %(default)s)")
+    parser.add_argument(
+        "--scheme",
+        action="append",
+        choices=["ed25519", "secp256k1", "secp256r1"],
+        default=None,
+        help="key scheme(s) for the token phases (repeatable; default all three)",
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="alternating slices of (a) and (b) (default %(default)s)")
+    parser.add_argument("--warmup", type=float, default=1.0, metavar="SECONDS", help="unmeasured run before each phase")
+    parser.add_argument(
+        "--verify-workers",
+        type=int,
+        default=2,
+        help="server verification worker processes; 0 = inline (default %(default)s)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")

@@ -1,0 +1,185 @@
+"""Assemble and run the webhook: settings in, a listening HTTPS server with its watch out.
+
+``build`` wires the parts (no network yet); ``Webhook.start`` loads Kubernetes credentials, starts
+the SealToken watch, the certificate reloader and the listener; ``Webhook.stop`` undoes exactly that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from k3s_daas.errors import UserError
+from k3s_daas.sealtoken import is_cluster_id
+from k3s_daas.settings import WebhookSettings
+from k3s_daas_webhook.app import WebhookState, create_app
+from k3s_daas_webhook.caches import AnswerMemo, ReplayGuard, VerifiedTokenCache
+from k3s_daas_webhook.index import IndexHolder
+from k3s_daas_webhook.join import JoinConfig, JoinService
+from k3s_daas_webhook.kube import KubeClient, load_access
+from k3s_daas_webhook.metrics import WebhookMetrics
+from k3s_daas_webhook.tls import ReloadingTLS
+from k3s_daas_webhook.verifier import TokenVerifier, VerifierConfig
+from k3s_daas_webhook.verifypool import VerifyPool
+from k3s_daas_webhook.watcher import SealTokenWatcher
+
+log = logging.getLogger(__name__)
+
+
+class WebhookConfigError(UserError):
+    """A webhook setting that is missing or unusable."""
+
+
+def check_settings(settings: WebhookSettings) -> None:
+    if not settings.cluster_id:
+        raise WebhookConfigError("the cluster id is required (--cluster-id or K3S_DAAS_CLUSTER_ID)")
+    if not is_cluster_id(settings.cluster_id):
+        raise WebhookConfigError(f"cluster id {settings.cluster_id!r}: use 1-63 of [a-z0-9.-]")
+    if not settings.cert_file or not settings.key_file:
+        raise WebhookConfigError(
+            "TLS only: --cert-file and --key-file (K3S_DAAS_WEBHOOK_CERT_FILE/_KEY_FILE) are required"
+        )
+    if settings.verified_cache_size < 1:
+        raise WebhookConfigError("the verified-token cache needs room for at least one token")
+
+
+@dataclass
+class Webhook:
+    settings: WebhookSettings
+    state: WebhookState
+    tls: ReloadingTLS
+    pool: VerifyPool | None
+    runner: web.AppRunner | None = None
+    client: KubeClient | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    port: int = 0
+
+    async def start(self, *, watch: bool = True, benchmark_noop: bool = False) -> None:
+        """Listen, and (with ``watch``) load credentials and feed the index from the API server.
+
+        ``benchmark_noop`` adds POST /noop, the benchmark's baseline on this same stack."""
+        try:
+            await self._start(watch, benchmark_noop)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self, watch: bool, benchmark_noop: bool) -> None:
+        settings = self.settings
+        if self.pool is not None:
+            await self.pool.start()
+        if watch:
+            access = await asyncio.to_thread(load_access, settings.kubeconfig)
+            self.client = KubeClient.create(access)
+            ca_bundle = _ca_bundle(settings, access.ca_bundle())
+            if ca_bundle is None:
+                log.warning("no cluster CA bundle (--cluster-ca-file, or a CA in the kubeconfig): /join is off")
+            else:
+                self.state.join = JoinService(
+                    self.client,
+                    JoinConfig(
+                        cluster_id=settings.cluster_id,
+                        leeway_s=settings.leeway_s,
+                        max_lifetime_s=settings.join_max_lifetime_s,
+                        ca_bundle=ca_bundle,
+                        agent_server_url=settings.agent_server_url,
+                    ),
+                    ReplayGuard(settings.join_replay_cache_size),
+                    self.state.clock,
+                )
+            watcher = SealTokenWatcher(self.client, self.state.holder, self.state.metrics)
+            self.tasks.append(asyncio.create_task(watcher.run(), name="sealtoken-watch"))
+        self.tasks.append(asyncio.create_task(self.tls.watch(settings.cert_reload_interval_s), name="tls-reload"))
+        self.runner = web.AppRunner(
+            create_app(self.state, benchmark_noop=benchmark_noop), access_log=None, handle_signals=False
+        )
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, settings.host, settings.port, ssl_context=self.tls.context, backlog=1024)
+        try:
+            await site.start()
+        except OSError as error:
+            raise UserError(f"cannot listen on {settings.host}:{settings.port}: {error.strerror or error}") from None
+        addresses = self.runner.addresses  # the bound port, when 0 asked for any free one
+        self.port = int(addresses[0][1]) if addresses else settings.port
+        log.info("webhook listening on https://%s:%d (cluster %s)", settings.host, self.port, settings.cluster_id)
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.tasks.clear()
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
+        if self.client is not None:
+            await self.client.close()
+            self.client = None
+        if self.pool is not None:
+            await self.pool.close()
+
+
+def _ca_bundle(settings: WebhookSettings, from_kubeconfig: bytes | None) -> bytes | None:
+    if settings.cluster_ca_file:
+        try:
+            return Path(settings.cluster_ca_file).read_bytes()
+        except OSError as error:
+            raise WebhookConfigError(
+                f"cannot read the cluster CA file {settings.cluster_ca_file}: {error.strerror}"
+            ) from None
+    return from_kubeconfig
+
+
+def build(
+    settings: WebhookSettings, holder: IndexHolder | None = None, clock: Callable[[], float] = time.time
+) -> Webhook:
+    """Wire the parts. ``holder`` and ``clock`` let a caller supply the index and the time (tests)."""
+    check_settings(settings)
+    metrics = WebhookMetrics()
+    tls = ReloadingTLS(
+        Path(settings.cert_file),
+        Path(settings.key_file),
+        lambda result: metrics.certificate_reloads.labels(result).inc(),
+    )
+    # 0 workers: verify on the event loop itself (no hand-off, but the loop waits for each check).
+    pool = VerifyPool(settings.verify_workers) if settings.verify_workers > 0 else None
+    verifier = TokenVerifier(
+        VerifierConfig(settings.cluster_id, settings.leeway_s, settings.max_token_lifetime_s),
+        VerifiedTokenCache(settings.verified_cache_size, settings.leeway_s),
+        pool,
+        metrics,
+        clock,
+    )
+    state = WebhookState(
+        holder=holder or IndexHolder(),
+        verifier=verifier,
+        metrics=metrics,
+        clock=clock,
+        # Request bodies are ~1 KiB each: a smaller bound than the verified-token cache's.
+        memo=AnswerMemo(min(settings.verified_cache_size, 10_000)),
+    )
+    return Webhook(settings, state, tls, pool)
+
+
+async def serve_forever(settings: WebhookSettings) -> None:
+    """Run until SIGTERM or SIGINT, then stop listening and finish cleanly."""
+    webhook = build(settings)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await webhook.start()
+    try:
+        await stopping.wait()
+        log.info("stopping")
+    finally:
+        await webhook.stop()
