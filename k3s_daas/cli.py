@@ -31,6 +31,7 @@ def _command_modules() -> list[CommandModule]:
     from k3s_daas.enclave import commands as enclave_commands
     from k3s_daas.localnet import commands as localnet_commands
     from k3s_daas.sui import commands as key_commands
+    from k3s_daas_operator import commands as operator_commands
     from k3s_daas_webhook import commands as webhook_commands
 
     return [
@@ -39,6 +40,7 @@ def _command_modules() -> list[CommandModule]:
         key_commands,
         localnet_commands,
         credential_commands,
+        operator_commands,
         webhook_commands,
         enclave_commands,
     ]

@@ -77,6 +77,38 @@ class ChainSettings:
 
 
 @dataclass(frozen=True)
+class OperatorSettings:
+    """The kopf operator (`k3s-daas operator`): timers, drain policy, bootstrap tokens, metrics."""
+
+    kubeconfig: str = ""
+    """Kubeconfig file(s) to use; empty: in-cluster service account, else ~/.kube/config
+    (env K3S_DAAS_KUBECONFIG, else KUBECONFIG)."""
+    namespace: str = "k3s-daas"
+    """Namespace of the operator's own state (the event cursor ConfigMap) (env K3S_DAAS_OPERATOR_NAMESPACE)."""
+    verify_interval_s: float = 30.0
+    """Re-verify every Active object this often (env K3S_DAAS_VERIFY_INTERVAL_S)."""
+    resync_interval_s: float = 600.0
+    """Re-read every object from the chain this often, to converge after missed events
+    (env K3S_DAAS_RESYNC_INTERVAL_S)."""
+    event_poll_interval_s: float = 0.25
+    """How often the package's events are polled (env K3S_DAAS_EVENT_POLL_INTERVAL_S)."""
+    drain_deadline_s: float = 300.0
+    """After this long draining, taint the Node NoExecute and remove it (env K3S_DAAS_DRAIN_DEADLINE_S)."""
+    bootstrap_token_ttl_s: float = 3600.0
+    """Lifetime of a node's bootstrap token; renewed when a third of it is left
+    (env K3S_DAAS_BOOTSTRAP_TOKEN_TTL_S)."""
+    create_from_events: bool = False
+    """Create SealToken resources from SealTokenIssued events and StakedNode resources from node
+    Staked events (env K3S_DAAS_CREATE_FROM_EVENTS)."""
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - a pod's metrics must be reachable from outside it
+    """Listen address of /metrics (env K3S_DAAS_METRICS_HOST)."""
+    metrics_port: int = 9126
+    """Port of /metrics; 0 turns it off (env K3S_DAAS_METRICS_PORT)."""
+    max_parallel_requests: int = 32
+    """Kubernetes API requests in flight at once (env K3S_DAAS_MAX_PARALLEL_REQUESTS)."""
+
+
+@dataclass(frozen=True)
 class WebhookSettings:
     """The webhook server (`k3s-daas webhook serve`): TokenReview authentication and /join."""
 
@@ -122,6 +154,7 @@ class Settings:
     control_plane: ControlPlaneSettings = field(default_factory=ControlPlaneSettings)
     chain: ChainSettings = field(default_factory=ChainSettings)
     localnet: LocalnetSettings = field(default_factory=LocalnetSettings)
+    operator: OperatorSettings = field(default_factory=OperatorSettings)
     webhook: WebhookSettings = field(default_factory=WebhookSettings)
 
     @classmethod
@@ -154,6 +187,23 @@ class Settings:
             environ,
             {"db_path": "LOCALNET_DB", "host": "LOCALNET_HOST", "port": "LOCALNET_PORT"},
         )
+        operator = _apply_env(
+            OperatorSettings(kubeconfig=environ.get("KUBECONFIG", "")),
+            environ,
+            {
+                "kubeconfig": "KUBECONFIG",
+                "namespace": "OPERATOR_NAMESPACE",
+                "verify_interval_s": "VERIFY_INTERVAL_S",
+                "resync_interval_s": "RESYNC_INTERVAL_S",
+                "event_poll_interval_s": "EVENT_POLL_INTERVAL_S",
+                "drain_deadline_s": "DRAIN_DEADLINE_S",
+                "bootstrap_token_ttl_s": "BOOTSTRAP_TOKEN_TTL_S",
+                "create_from_events": "CREATE_FROM_EVENTS",
+                "metrics_host": "METRICS_HOST",
+                "metrics_port": "METRICS_PORT",
+                "max_parallel_requests": "MAX_PARALLEL_REQUESTS",
+            },
+        )
         webhook = _apply_env(
             WebhookSettings(kubeconfig=environ.get("KUBECONFIG", "")),
             environ,
@@ -175,7 +225,7 @@ class Settings:
                 "cert_reload_interval_s": "CERT_RELOAD_INTERVAL_S",
             },
         )
-        return cls(control_plane=control_plane, chain=chain, localnet=localnet, webhook=webhook)
+        return cls(control_plane=control_plane, chain=chain, localnet=localnet, operator=operator, webhook=webhook)
 
 
 SectionT = TypeVar("SectionT", bound="DataclassInstance")

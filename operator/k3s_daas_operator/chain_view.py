@@ -1,0 +1,128 @@
+"""What the operator last read from the chain, and which of it events have made stale.
+
+Each read remembers the checkpoint it was consistent with. An event at checkpoint ``c`` about
+an object makes the cached read stale only if the read is older than ``c``: a replayed event
+(after a restart, or overlapping a full resync) that the read already reflects costs no query.
+Reads are batched (the chain client asks for up to 50 objects per query).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from k3s_daas.chain import ChainClient, SealToken, StakeEntry, StakeRecord
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class _Read(Generic[T]):
+    value: T | None
+    checkpoint: int
+
+
+@dataclass
+class ChainView:
+    chain: ChainClient
+    tokens: dict[str, _Read[SealToken]] = field(default_factory=dict)
+    stakes: dict[str, _Read[StakeRecord]] = field(default_factory=dict)
+    entries: dict[str, StakeEntry | None] = field(default_factory=dict)
+    """Pool entries of records that no longer exist (withdrawn), read on their own."""
+    slash_reasons: dict[str, str] = field(default_factory=dict)
+    stake_to_tokens: dict[str, set[str]] = field(default_factory=dict)
+    _stale_tokens: set[str] = field(default_factory=set)
+    _stale_stakes: set[str] = field(default_factory=set)
+    queries: int = 0
+
+    # --- invalidation ------------------------------------------------------------------------
+
+    def token_changed(self, token_id: str, checkpoint: int | None) -> bool:
+        """Note an event about a token; False when the cached read already reflects it."""
+        read = self.tokens.get(token_id)
+        if read is None or self._older(read, checkpoint):
+            self._stale_tokens.add(token_id)
+            return True
+        return False
+
+    def stake_changed(self, record_id: str, checkpoint: int | None) -> bool:
+        """Note an event about a stake; False when the cached read already reflects it."""
+        read = self.stakes.get(record_id)
+        if read is None or self._older(read, checkpoint):
+            self._stale_stakes.add(record_id)
+            self.entries.pop(record_id, None)
+            return True
+        return False
+
+    def invalidate_all(self) -> None:
+        self._stale_tokens.update(self.tokens)
+        self._stale_stakes.update(self.stakes)
+        self.entries.clear()
+
+    @staticmethod
+    def _older(read: _Read[SealToken] | _Read[StakeRecord] | None, checkpoint: int | None) -> bool:
+        return read is not None and (checkpoint is None or read.checkpoint < checkpoint)
+
+    # --- reads -------------------------------------------------------------------------------
+
+    def token(self, token_id: str) -> SealToken | None:
+        read = self.tokens.get(token_id)
+        return None if read is None else read.value
+
+    def stake(self, record_id: str) -> StakeRecord | None:
+        read = self.stakes.get(record_id)
+        return None if read is None else read.value
+
+    def checkpoint_of_token(self, token_id: str) -> int | None:
+        read = self.tokens.get(token_id)
+        return None if read is None else read.checkpoint
+
+    def tokens_of_stake(self, record_id: str) -> set[str]:
+        return set(self.stake_to_tokens.get(record_id, ()))
+
+    def needs_token(self, token_id: str, force: bool) -> bool:
+        return force or token_id not in self.tokens or token_id in self._stale_tokens
+
+    def needs_stake(self, record_id: str, force: bool) -> bool:
+        return force or record_id not in self.stakes or record_id in self._stale_stakes
+
+    async def refresh_tokens(self, token_ids: Iterable[str]) -> None:
+        wanted = sorted(set(token_ids))
+        if not wanted:
+            return
+        self.queries += (len(wanted) + 49) // 50
+        found = await self.chain.get_seal_tokens(wanted)
+        checkpoint = max((t.checkpoint for t in found.values()), default=0) or await self._checkpoint(found)
+        for token_id in wanted:
+            token = found.get(token_id)
+            self.tokens[token_id] = _Read(token, checkpoint)
+            self._stale_tokens.discard(token_id)
+            if token is not None:
+                self.stake_to_tokens.setdefault(token.stake_record, set()).add(token_id)
+
+    async def refresh_stakes(self, record_ids: Iterable[str]) -> None:
+        wanted = sorted(set(record_ids))
+        if not wanted:
+            return
+        self.queries += (len(wanted) + 49) // 50
+        found = await self.chain.get_stake_records(wanted)
+        checkpoint = max((r.checkpoint for r in found.values()), default=0) or await self._checkpoint(found)
+        for record_id in wanted:
+            self.stakes[record_id] = _Read(found.get(record_id), checkpoint)
+            self._stale_stakes.discard(record_id)
+            self.entries.pop(record_id, None)
+
+    async def entry_of_missing_record(self, record_id: str) -> StakeEntry | None:
+        """The pool entry of a record that no longer exists (``withdraw`` deletes the record)."""
+        if record_id not in self.entries:
+            self.queries += 1
+            self.entries[record_id] = await self.chain.stake_entry(record_id)
+        return self.entries[record_id]
+
+    async def _checkpoint(self, found: Mapping[str, object]) -> int:
+        # Nothing found: the answer carries no checkpoint, so ask for the latest one. A read
+        # that found nothing is then dated no later than it happened, which is conservative.
+        del found
+        self.queries += 1
+        return await self.chain.latest_checkpoint()

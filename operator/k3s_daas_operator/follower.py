@@ -1,0 +1,106 @@
+"""Follows the package's events from a cursor persisted in the cluster.
+
+At-least-once with idempotent effects: a page's events are applied (the objects they touch are
+reconciled against fresh chain state) *before* the cursor after them is saved. A crash between
+the two replays that page after a restart, and replaying is harmless: re-verifying an object is
+idempotent, resources created from events have deterministic names (409 on the second try), and
+reads newer than an event skip it (``ChainView``). So nothing is missed and nothing is applied
+twice in effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Final, TypeVar
+
+from k3s_daas.chain import ChainClient, ChainError, ChainEvent
+from k3s_daas_operator.cursor_store import CursorStore
+from k3s_daas_operator.kube import KubeError
+from k3s_daas_operator.metrics import OperatorMetrics
+
+log = logging.getLogger(__name__)
+
+_RETRY_CAP_S: Final = 10.0
+
+T = TypeVar("T")
+ApplyEvents = Callable[[Sequence[ChainEvent]], Awaitable[None]]
+
+
+@dataclass
+class EventFollower:
+    chain: ChainClient
+    store: CursorStore
+    apply: ApplyEvents
+    metrics: OperatorMetrics
+    poll_interval_s: float
+    last_success: float = 0.0
+    """time.monotonic() of the last successful read of the event stream."""
+    newest_event_ms: int | None = None
+    caught_up: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once the stream has been read to its end (the backlog of a first start is applied)."""
+    polls: int = 0
+
+    applying: bool = False
+    """Applying a page: the stream was read, the operator is acting on it."""
+
+    def healthy(self, within_s: float) -> bool:
+        """Is the stream being followed, so that cached chain state can be trusted? (Read recently,
+        or read and now being applied: a long apply after a cold start is not an outage.)"""
+        if self.last_success <= 0:
+            return False
+        return self.applying or time.monotonic() - self.last_success <= within_s
+
+    async def run(self) -> None:
+        cursor = await self._retry("load the event cursor", self.store.load)
+        log.info("following chain events from %s", "cursor " + cursor if cursor else "the beginning")
+        failures = 0
+        while True:
+            try:
+                self.polls += 1
+                page = await self.chain.events(after=cursor)
+            except ChainError as error:
+                failures += 1
+                delay = min(_RETRY_CAP_S, self.poll_interval_s * 2**failures)
+                log.warning("reading chain events failed (%s); retrying in %.1f s", error, delay)
+                await asyncio.sleep(delay)
+                continue
+            failures = 0
+            self.last_success = time.monotonic()
+            self.metrics.last_poll.set(time.time())
+            if page.events:
+                self.applying = True
+                try:
+                    await self.apply(page.events)
+                finally:
+                    self.applying = False
+                    self.last_success = time.monotonic()
+                if page.cursor is not None:
+                    await self._retry("save the event cursor", partial(self.store.save, page.cursor))
+                cursor = page.cursor
+                stamps = [e.timestamp_ms for e in page.events if e.timestamp_ms is not None]
+                if stamps:
+                    self.newest_event_ms = max([*stamps, self.newest_event_ms or 0])
+            if not page.has_more:
+                self.caught_up.set()
+                await asyncio.sleep(self.poll_interval_s)
+
+    def lag_seconds(self) -> float | None:
+        if self.newest_event_ms is None:
+            return None
+        return max(0.0, time.time() - self.newest_event_ms / 1000)
+
+    @staticmethod
+    async def _retry(what: str, action: Callable[[], Awaitable[T]]) -> T:
+        delay = 0.5
+        while True:
+            try:
+                return await action()
+            except KubeError as error:
+                log.warning("could not %s (%s); retrying in %.1f s", what, error, delay)
+                await asyncio.sleep(delay)
+                delay = min(_RETRY_CAP_S, delay * 2)

@@ -1,0 +1,71 @@
+"""The kopf side: an explicit registry whose handlers only feed the engine.
+
+kopf provides the watch streams (with reconnection and resumption) and credentials; decisions
+and writes are the engine's. Only ``on.event`` handlers are used, so kopf adds no finalizers,
+annotations or progress records to the objects. kopf runs on its own event loop in a thread
+(runtime.py), so handlers hand each event to the engine's loop with ``call_soon_threadsafe``,
+which keeps their order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import kopf
+
+from k3s_daas_operator import names
+from k3s_daas_operator.engine import Engine
+from k3s_daas_operator.kube import Connection
+
+
+def build_registry(
+    engine: Engine, connection: Connection, engine_loop: asyncio.AbstractEventLoop
+) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+
+    def deliver(observe: Callable[[str | None, Mapping[str, Any]], None], event: kopf.RawEvent) -> None:
+        engine_loop.call_soon_threadsafe(observe, event.get("type"), event["object"])
+
+    @kopf.on.startup(registry=registry)
+    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        # One operator per cluster: no peering, so no peering CRD and no RBAC for it (docs/operator.md).
+        settings.peering.standalone = True
+        # Resources are discovered once at start: no list/watch of CRDs and namespaces needed.
+        settings.scanning.disabled = True
+        # The engine posts its own Events; kopf only reports its own failures.
+        settings.posting.level = logging.WARNING
+        settings.watching.connect_timeout = 10
+        settings.watching.server_timeout = 300
+        settings.networking.request_timeout = 60
+
+    @kopf.on.login(registry=registry)
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        # Called again by kopf when the API server answers 401: a fresh token each time.
+        token = connection.current_token()
+        return kopf.ConnectionInfo(
+            server=connection.server,
+            ca_path=connection.ca_file,
+            insecure=not connection.verify,
+            scheme="Bearer" if token else None,
+            token=token,
+            certificate_path=connection.cert_file,
+            private_key_path=connection.key_file,
+            default_namespace=names.EVENTS_NAMESPACE,
+        )
+
+    @kopf.on.event(names.GROUP, names.VERSION, names.SEALTOKENS, registry=registry)
+    def sealtoken_event(event: kopf.RawEvent, **_: Any) -> None:
+        deliver(engine.observe_sealtoken, event)
+
+    @kopf.on.event(names.GROUP, names.VERSION, names.STAKEDNODES, registry=registry)
+    def stakednode_event(event: kopf.RawEvent, **_: Any) -> None:
+        deliver(engine.observe_stakednode, event)
+
+    @kopf.on.event("", "v1", "nodes", registry=registry)
+    def node_event(event: kopf.RawEvent, **_: Any) -> None:
+        deliver(engine.observe_node, event)
+
+    return registry

@@ -1,0 +1,143 @@
+"""The operator's in-memory picture of the cluster objects it reads, kept from watch events.
+
+It holds the parsed SealTokens and StakedNodes, the names of Nodes, and the RBAC objects the
+operator owns, with reverse indexes from chain ids to the resources that name them. A listing
+and the watch can deliver the same object out of order: the newer ``resourceVersion`` wins, and
+a deleted uid is not brought back by an older listing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from k3s_daas_operator.resources import MalformedResource, SealTokenResource, StakedNodeResource
+
+log = logging.getLogger(__name__)
+
+
+class Kind(StrEnum):
+    SEALTOKEN = "SealToken"
+    STAKEDNODE = "StakedNode"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Key:
+    kind: Kind
+    name: str
+
+
+def _version(body: Mapping[str, Any]) -> int:
+    text = (body.get("metadata") or {}).get("resourceVersion", "")
+    # resourceVersions are opaque; etcd's are integers, and only those are compared.
+    return int(text) if isinstance(text, str) and text.isdigit() else -1
+
+
+@dataclass(frozen=True, slots=True)
+class RbacRecord:
+    """A ClusterRole or ClusterRoleBinding the operator owns: its version and content digest."""
+
+    resource_version: str
+    fingerprint: bytes
+
+    @classmethod
+    def of(cls, body: Mapping[str, Any]) -> RbacRecord:
+        from k3s_daas_operator.rbac import fingerprint
+
+        return cls(str(body["metadata"]["resourceVersion"]), fingerprint(body))
+
+
+@dataclass
+class ClusterIndex:
+    sealtokens: dict[str, SealTokenResource] = field(default_factory=dict)
+    stakednodes: dict[str, StakedNodeResource] = field(default_factory=dict)
+    nodes: dict[str, bool] = field(default_factory=dict)
+    """Node name -> whether it is cordoned."""
+    roles: dict[str, RbacRecord] = field(default_factory=dict)
+    bindings: dict[str, RbacRecord] = field(default_factory=dict)
+    _versions: dict[str, int] = field(default_factory=dict)
+    _deleted: set[str] = field(default_factory=set)
+    _by_token: dict[str, set[str]] = field(default_factory=dict)
+    _by_node: dict[str, set[str]] = field(default_factory=dict)
+    _by_record: dict[str, set[str]] = field(default_factory=dict)
+
+    def _fresh(self, body: Mapping[str, Any]) -> str | None:
+        """The uid when ``body`` is newer than what is held, else None."""
+        uid = (body.get("metadata") or {}).get("uid")
+        if not isinstance(uid, str) or uid in self._deleted:
+            return None
+        version = _version(body)
+        if version >= 0 and self._versions.get(uid, -1) > version:
+            return None
+        self._versions[uid] = version
+        return uid
+
+    def upsert_sealtoken(self, body: Mapping[str, Any]) -> SealTokenResource | None:
+        """The parsed resource if ``body`` changed what is held (None: stale or malformed)."""
+        if self._fresh(body) is None:
+            return None
+        try:
+            resource = SealTokenResource.from_body(body)
+        except MalformedResource as error:
+            log.warning("ignoring %s", error)
+            return None
+        old = self.sealtokens.get(resource.name)
+        if old is not None and old.token_object != resource.token_object:
+            self._by_token.get(old.token_object, set()).discard(old.name)
+        self.sealtokens[resource.name] = resource
+        self._by_token.setdefault(resource.token_object, set()).add(resource.name)
+        return resource
+
+    def upsert_stakednode(self, body: Mapping[str, Any]) -> StakedNodeResource | None:
+        if self._fresh(body) is None:
+            return None
+        try:
+            resource = StakedNodeResource.from_body(body)
+        except MalformedResource as error:
+            log.warning("ignoring %s", error)
+            return None
+        self.stakednodes[resource.name] = resource
+        self._by_node.setdefault(resource.node_name, set()).add(resource.name)
+        self._by_record.setdefault(resource.stake_record, set()).add(resource.name)
+        return resource
+
+    def delete(self, kind: Kind, body: Mapping[str, Any]) -> None:
+        meta = body.get("metadata") or {}
+        name, uid = meta.get("name"), meta.get("uid")
+        if isinstance(uid, str):
+            self._deleted.add(uid)
+            self._versions.pop(uid, None)
+        if kind is Kind.SEALTOKEN:
+            held = self.sealtokens.get(str(name))
+            if held is not None and held.uid == uid:
+                del self.sealtokens[held.name]
+                self._by_token.get(held.token_object, set()).discard(held.name)
+        else:
+            node = self.stakednodes.get(str(name))
+            if node is not None and node.uid == uid:
+                del self.stakednodes[node.name]
+                self._by_node.get(node.node_name, set()).discard(node.name)
+                self._by_record.get(node.stake_record, set()).discard(node.name)
+
+    def sealtokens_naming(self, token_id: str) -> set[str]:
+        return set(self._by_token.get(token_id, ()))
+
+    def stakednodes_for_node(self, node_name: str) -> set[str]:
+        return set(self._by_node.get(node_name, ()))
+
+    def stakednodes_for_record(self, record_id: str) -> set[str]:
+        return set(self._by_record.get(record_id, ()))
+
+    def keys(self) -> list[Key]:
+        return [Key(Kind.SEALTOKEN, n) for n in self.sealtokens] + [Key(Kind.STAKEDNODE, n) for n in self.stakednodes]
+
+    def phase_counts(self) -> dict[tuple[str, str], int]:
+        counts: dict[tuple[str, str], int] = {}
+        for token in self.sealtokens.values():
+            counts[(Kind.SEALTOKEN, token.phase)] = counts.get((Kind.SEALTOKEN, token.phase), 0) + 1
+        for node in self.stakednodes.values():
+            counts[(Kind.STAKEDNODE, node.phase)] = counts.get((Kind.STAKEDNODE, node.phase), 0) + 1
+        return counts
