@@ -7,10 +7,11 @@ a function of (parsed arguments, settings) returning the exit code.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Final, Protocol, cast
 
 from k3s_daas import __version__
 from k3s_daas.errors import UserError
@@ -24,43 +25,46 @@ class CommandModule(Protocol):
 Run = Callable[[argparse.Namespace, Settings], int]
 
 
-def _command_modules() -> list[CommandModule]:
-    from k3s_daas import up
-    from k3s_daas.controlplane import commands as controlplane_commands
-    from k3s_daas.credential import commands as credential_commands
-    from k3s_daas.enclave import commands as enclave_commands
-    from k3s_daas.localnet import commands as localnet_commands
-    from k3s_daas.sui import commands as key_commands
-    from k3s_daas_operator import commands as operator_commands
-    from k3s_daas_webhook import commands as webhook_commands
-
-    return [
-        up,
-        controlplane_commands,
-        key_commands,
-        localnet_commands,
-        credential_commands,
-        operator_commands,
-        webhook_commands,
-        enclave_commands,
-    ]
+# Top-level command -> the module that registers it. Only the named module is imported, so
+# `k3s-daas token`, which kubectl runs before every request, does not pay for aiohttp, graphql
+# or kopf; --help and unknown commands import them all.
+COMMAND_MODULES: Final = {
+    "up": "k3s_daas.up",
+    "cluster": "k3s_daas.controlplane.commands",
+    "keygen": "k3s_daas.sui.commands",
+    "localnet": "k3s_daas.localnet.commands",
+    "token": "k3s_daas.credential.commands",
+    "kubeconfig": "k3s_daas.credential.commands",
+    "verify-signature": "k3s_daas.credential.commands",
+    "join": "k3s_daas.credential.commands",
+    "operator": "k3s_daas_operator.commands",
+    "webhook": "k3s_daas_webhook.commands",
+    "bench": "k3s_daas_webhook.commands",
+    "attest": "k3s_daas.enclave.commands",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_modules(command: str | None) -> list[CommandModule]:
+    names = [COMMAND_MODULES[command]] if command in COMMAND_MODULES else list(dict.fromkeys(COMMAND_MODULES.values()))
+    return [cast(CommandModule, importlib.import_module(name)) for name in names]
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="k3s-daas",
         description="Stake-gated Kubernetes: API access and node membership decided by stake on Sui.",
     )
     parser.add_argument("--version", action="version", version=f"k3s-daas {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in _command_modules():
+    for module in _command_modules(command):
         module.register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(arguments[0] if arguments else None)
+    args = parser.parse_args(arguments)
     run: Run = args.run
     try:
         settings = Settings.from_env(os.environ)
