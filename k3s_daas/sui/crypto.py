@@ -24,6 +24,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Final
 
+import coincurve
+from coincurve import ecdsa as coincurve_ecdsa
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -223,11 +225,28 @@ def _verify_ecdsa(scheme: SignatureScheme, public_key: bytes, signature: bytes, 
     # for r1), which makes signatures non-malleable; wallets normalize s before sending.
     if s > curve.half_order:
         raise SignatureError(f"{scheme.label} signature is not in low-S form, which Sui rejects")
+    if scheme is SignatureScheme.SECP256K1:
+        _verify_secp256k1(public_key, signature, digest)
+        return
     key = _load_ec_public_key(scheme, public_key)
     try:
         key.verify(encode_dss_signature(r, s), digest, ec.ECDSA(hashes.SHA256()))
     except InvalidSignature:
         raise SignatureError(f"{scheme.label} signature does not verify") from None
+
+
+def _verify_secp256k1(public_key: bytes, signature: bytes, digest: bytes) -> None:
+    # libsecp256k1 (what Sui itself uses) verifies about 8x faster than OpenSSL's generic curve
+    # code here, which is what lets first-seen tokens meet their throughput budget.
+    if public_key[0] not in (2, 3):
+        raise SignatureError("Secp256k1 public key must be a compressed point (02 or 03 prefix)")
+    try:
+        key = coincurve.PublicKey(public_key)
+    except ValueError:
+        raise SignatureError("Secp256k1 public key is not a valid curve point") from None
+    der = coincurve_ecdsa.cdata_to_der(coincurve_ecdsa.deserialize_compact(signature))
+    if not key.verify(der, digest):  # coincurve hashes with SHA-256, as Sui does for Secp256k1
+        raise SignatureError("Secp256k1 signature does not verify")
 
 
 def verify_personal_message(message: bytes, signature_b64: str, expected_address: str | None = None) -> VerifiedSigner:
