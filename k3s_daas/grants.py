@@ -2,8 +2,9 @@
 
 The chain accepts any ``resource:verb`` string from anyone holding 0.5 SUI, so granting every
 string verbatim would let any staker make themselves cluster-admin. A ``user`` token is granted
-only permissions that cannot be turned into more privilege (no wildcards, no Secrets, no RBAC,
-no webhooks or CRDs, no Nodes, no writes to this project's own resources); an ``admin`` token
+only permissions that cannot be turned into more privilege (no wildcard resources, subresources or
+verbs, no Secrets, no RBAC, no webhooks or CRDs, no Nodes, no exec/attach/port-forward/proxy, no
+service-account tokens, no writes to this project's own resources); an ``admin`` token
 (10 SUI) is granted everything it lists.
 """
 
@@ -26,7 +27,20 @@ _ADMIN_ONLY_GROUPS: Final = frozenset(
         "certificates.k8s.io",
     }
 )
-_ADMIN_ONLY_CORE: Final = frozenset({"secrets", "nodes", "serviceaccounts/token", "nodes/proxy", "pods/exec"})
+# Core resources and subresources that read credentials or reach into a running container or node.
+_ADMIN_ONLY_CORE: Final = frozenset(
+    {
+        "secrets",
+        "nodes",
+        "serviceaccounts/token",
+        "pods/exec",
+        "pods/attach",
+        "pods/portforward",
+        "pods/proxy",
+        "pods/ephemeralcontainers",
+        "services/proxy",
+    }
+)
 _OWN_GROUP: Final = "k3s-daas.io"
 
 
@@ -41,12 +55,18 @@ def refusal(role: Role, permission: Permission) -> str | None:
     """Why ``role`` may not hold ``permission``, or None when it may."""
     if role is Role.ADMIN:
         return None
-    plural = permission.resource.partition("/")[0]
-    if permission.resource == "*" or permission.group in _ADMIN_ONLY_GROUPS or plural == "*":
-        return "wildcards and RBAC, webhook, CRD and certificate resources need an admin stake"
+    plural, _, subresource = permission.resource.partition("/")
+    if "*" in (permission.resource, permission.group, plural, subresource):
+        # A wildcard resource or subresource reaches pods/exec, serviceaccounts/token and the like.
+        return "wildcard resources need an admin stake"
+    if "*" in permission.verbs:
+        # "*" includes impersonate, escalate, bind, approve and other verbs that grant more privilege.
+        return "the * verb needs an admin stake; name the verbs (or read, write)"
+    if permission.group in _ADMIN_ONLY_GROUPS:
+        return "RBAC, webhook, CRD and certificate resources need an admin stake"
     if permission.group == "" and (permission.resource in _ADMIN_ONLY_CORE or plural in {"secrets", "nodes"}):
         return f"{permission.resource} needs an admin stake"
-    if permission.group == _OWN_GROUP and ("*" in permission.verbs or WRITE_VERBS & set(permission.verbs)):
+    if permission.group == _OWN_GROUP and WRITE_VERBS & set(permission.verbs):
         return "writing k3s-daas.io resources needs an admin stake"
     return None
 
