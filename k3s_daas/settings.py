@@ -147,6 +147,18 @@ class WebhookSettings:
     """The k3s server URL agents join, returned by /join (env K3S_DAAS_AGENT_SERVER_URL)."""
     cert_reload_interval_s: float = 5.0
     """How often the certificate files are checked for changes (env K3S_DAAS_CERT_RELOAD_INTERVAL_S)."""
+    operator_username: str = "system:serviceaccount:k3s-daas:k3s-daas-operator"
+    """The operator's Kubernetes username (its ServiceAccount, manifests/10-operator-rbac.yaml): the only
+    writer of SealToken and StakedNode status (env K3S_DAAS_WEBHOOK_OPERATOR_USERNAME)."""
+    project_namespace: str = "k3s-daas"
+    """The namespace of the operator and webhook: only admins write there (docs/admission.md)
+    (env K3S_DAAS_WEBHOOK_PROJECT_NAMESPACE)."""
+    static_nodes: str = ""
+    """Comma-separated Node names admitted without a StakedNode: the k3s server's own node(s)
+    (env K3S_DAAS_WEBHOOK_STATIC_NODES)."""
+    node_guard_policy: str = "k3s-daas-node-guard"
+    """The node-guard ValidatingAdmissionPolicy whose list of admitted Node names the webhook keeps in
+    line with the StakedNodes (manifests/41-). Empty: not maintained (env K3S_DAAS_WEBHOOK_NODE_GUARD_POLICY)."""
 
 
 @dataclass(frozen=True)
@@ -223,6 +235,10 @@ class Settings:
                 "cluster_ca_file": "CLUSTER_CA_FILE",
                 "agent_server_url": "AGENT_SERVER_URL",
                 "cert_reload_interval_s": "CERT_RELOAD_INTERVAL_S",
+                "operator_username": "WEBHOOK_OPERATOR_USERNAME",
+                "project_namespace": "WEBHOOK_PROJECT_NAMESPACE",
+                "static_nodes": "WEBHOOK_STATIC_NODES",
+                "node_guard_policy": "WEBHOOK_NODE_GUARD_POLICY",
             },
         )
         return cls(control_plane=control_plane, chain=chain, localnet=localnet, operator=operator, webhook=webhook)

@@ -9,10 +9,13 @@ on its host network.
 from __future__ import annotations
 
 import base64
+import copy
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from k3s_daas.controlplane import pki
 from k3s_daas.controlplane.kubeconfig import write_kubeconfig, write_private
@@ -83,3 +86,59 @@ def prepare_webhook_endpoint(directory: Path, port: int) -> WebhookEndpoint:
     kubeconfig = directory / "authenticator.kubeconfig"
     write_kubeconfig(kubeconfig, authenticator_kubeconfig(url, ca_file.read_bytes()))
     return WebhookEndpoint(url, port, ca_file, cert_file, key_file, kubeconfig)
+
+
+# ---- admission: manifests/40-admission-webhook.yaml, rendered for one webhook server ----------------
+
+ADMISSION_MANIFEST = "40-admission-webhook.yaml"
+DEFAULT_OPERATOR_USERNAME = "system:serviceaccount:k3s-daas:k3s-daas-operator"
+DEFAULT_PROJECT_NAMESPACE = "k3s-daas"
+NODE_GUARD_WEBHOOK = "nodes.admission.k3s-daas.io"
+
+
+class AdmissionManifestError(ValueError):
+    """The ValidatingWebhookConfiguration template is not what this renderer expects."""
+
+
+def load_yaml_documents(path: Path) -> list[dict[str, Any]]:
+    """The YAML documents of a manifest file (blank ones skipped)."""
+    documents = [document for document in yaml.safe_load_all(path.read_text()) if document]
+    if not all(isinstance(document, dict) for document in documents):
+        raise AdmissionManifestError(f"{path}: every document must be a mapping")
+    return documents
+
+
+def render_admission_webhooks(
+    template: dict[str, Any],
+    url: str,
+    ca_pem: bytes,
+    *,
+    node_guard: str = "policy",
+    operator_username: str = DEFAULT_OPERATOR_USERNAME,
+    project_namespace: str = DEFAULT_PROJECT_NAMESPACE,
+) -> dict[str, Any]:
+    """The ValidatingWebhookConfiguration of ``template`` (manifests/40-admission-webhook.yaml) for the
+    webhook server at ``url`` (https://host:port, without a path) trusted through ``ca_pem``.
+
+    ``node_guard``: ``policy`` when the ValidatingAdmissionPolicy of manifests/41- is installed
+    (Kubernetes >= 1.30: the Node webhook entry stays Ignore); ``webhook`` when it is not (the entry
+    becomes Fail, the only fail-closed layer). A different operator username or project namespace
+    than the defaults is substituted into the matchConditions. The template is not modified.
+    """
+    if node_guard not in ("policy", "webhook"):
+        raise AdmissionManifestError(f"node guard {node_guard!r}: expected 'policy' or 'webhook'")
+    if not url.startswith("https://") or url.rstrip("/").count("/") > 2:
+        raise AdmissionManifestError(f"webhook URL {url!r}: expected https://host:port")
+    if template.get("kind") != "ValidatingWebhookConfiguration" or not isinstance(template.get("webhooks"), list):
+        raise AdmissionManifestError("the template must be a ValidatingWebhookConfiguration with webhooks")
+    rendered = copy.deepcopy(template)
+    bundle = base64.b64encode(ca_pem).decode()
+    for webhook in rendered["webhooks"]:
+        webhook["clientConfig"] = {"url": f"{url.rstrip('/')}/validate", "caBundle": bundle}
+        if webhook.get("name") == NODE_GUARD_WEBHOOK and node_guard == "webhook":
+            webhook["failurePolicy"] = "Fail"
+        for condition in webhook.get("matchConditions") or []:
+            expression = str(condition["expression"])
+            expression = expression.replace(f"'{DEFAULT_OPERATOR_USERNAME}'", f"'{operator_username}'")
+            condition["expression"] = expression.replace(f"'{DEFAULT_PROJECT_NAMESPACE}'", f"'{project_namespace}'")
+    return rendered

@@ -112,7 +112,9 @@ def test_entry_from_resource_reads_only_owner_name_and_status():
             "permissions": ["pods:read"],
         },
     }
-    assert entry_from_resource(resource) == IndexEntry("t1", ALICE, OBJ1, "Active", "admin", 2**64, 1_800_000_000.0)
+    assert entry_from_resource(resource) == IndexEntry(
+        "t1", ALICE, OBJ1, "Active", "admin", 2**64, 1_800_000_000.0, permissions=("pods:read",)
+    )
 
 
 @pytest.mark.parametrize(

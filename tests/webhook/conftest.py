@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from webhook_testing import FakeKubeApi, LoopThread, RunningWebhook, TLSFiles, make_tls, webhook_settings
 
+from k3s_daas_webhook.admission_state import AdmissionSources
 from k3s_daas_webhook.index import IndexHolder
 
 
@@ -30,9 +31,14 @@ def start_webhook(loop_thread: LoopThread, tls: TLSFiles) -> Iterator[Callable[.
     started: list[RunningWebhook] = []
 
     def start(
-        *, holder: IndexHolder | None = None, clock: Any = None, watch: bool = False, **settings: Any
+        *,
+        holder: IndexHolder | None = None,
+        clock: Any = None,
+        watch: bool = False,
+        admission: AdmissionSources | None = None,
+        **settings: Any,
     ) -> RunningWebhook:
-        webhook = RunningWebhook(loop_thread, webhook_settings(tls, **settings), holder, clock)
+        webhook = RunningWebhook(loop_thread, webhook_settings(tls, **settings), holder, clock, admission)
         webhook.ca = tls.ca
         started.append(webhook.start(watch=watch))
         return webhook

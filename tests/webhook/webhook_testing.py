@@ -6,15 +6,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import functools
 import http.client
 import ipaddress
 import json
 import ssl
 import threading
+import time
 from collections.abc import Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import yaml
 from aiohttp import web
@@ -22,6 +24,7 @@ from aiohttp import web
 from k3s_daas.controlplane import pki
 from k3s_daas.controlplane.kubeconfig import write_private
 from k3s_daas.settings import WebhookSettings
+from k3s_daas_webhook.admission_state import AdmissionSources
 from k3s_daas_webhook.index import IndexHolder
 from k3s_daas_webhook.server import Webhook, build
 
@@ -126,6 +129,7 @@ def webhook_settings(tls: TLSFiles, **changes: Any) -> WebhookSettings:
         cluster_id="test-cluster",
         cert_reload_interval_s=0.1,
         verify_workers=0,  # inline: no worker processes to spawn per test (test_verifypool.py covers them)
+        node_guard_policy="",  # on where a test asks for it (test_validate.py)
     )
     return dataclasses.replace(base, **changes)
 
@@ -133,9 +137,16 @@ def webhook_settings(tls: TLSFiles, **changes: Any) -> WebhookSettings:
 class RunningWebhook:
     """The real server (app, TLS, verifier, watch) on a free port in a background loop."""
 
-    def __init__(self, loop: LoopThread, settings: WebhookSettings, holder: IndexHolder | None, clock: Any) -> None:
+    def __init__(
+        self,
+        loop: LoopThread,
+        settings: WebhookSettings,
+        holder: IndexHolder | None,
+        clock: Any,
+        admission: AdmissionSources | None = None,
+    ) -> None:
         self.loop = loop
-        self.webhook: Webhook = build(settings, holder, clock) if clock else build(settings, holder)
+        self.webhook: Webhook = build(settings, holder, clock or time.time, admission)
         self.ca = Path()
 
     def start(self, *, watch: bool) -> RunningWebhook:
@@ -155,32 +166,49 @@ class RunningWebhook:
 
 
 class FakeKubeApi:
-    """Enough of the Kubernetes API for the webhook: SealToken list+watch, StakedNode list, Secret get.
+    """Enough of the Kubernetes API for the webhook: list+watch of SealTokens, StakedNodes and
+    Namespaces, Secret get, and ValidatingAdmissionPolicy get and replace (the node guard).
 
     Plain HTTP with a bearer token, so the webhook's kubeconfig loading and its client are real.
     """
 
     TOKEN = "fake-api-token"
+    COLLECTIONS: ClassVar[dict[str, str]] = {
+        "sealtokens": "/apis/k3s-daas.io/v1alpha1/sealtokens",
+        "stakednodes": "/apis/k3s-daas.io/v1alpha1/stakednodes",
+        "namespaces": "/api/v1/namespaces",
+    }
 
     def __init__(self, loop: LoopThread) -> None:
         self.loop = loop
         self.version = 100
-        self.sealtokens: dict[str, dict[str, Any]] = {}
-        self.stakednodes: dict[str, dict[str, Any]] = {}
+        self.collections: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in self.COLLECTIONS}
         self.secrets: dict[str, dict[str, Any]] = {}
-        self.watchers: list[asyncio.Queue[dict[str, Any] | None]] = []
+        self.policies: dict[str, dict[str, Any]] = {}
+        self.watchers: dict[str, list[asyncio.Queue[dict[str, Any] | None]]] = {name: [] for name in self.COLLECTIONS}
         self.oldest_version = 0
         self.lists = 0
         self.unauthorized = 0
         self.port = 0
         self._runner: web.AppRunner | None = None
 
+    @property
+    def sealtokens(self) -> dict[str, dict[str, Any]]:
+        return self.collections["sealtokens"]
+
+    @property
+    def stakednodes(self) -> dict[str, dict[str, Any]]:
+        return self.collections["stakednodes"]
+
     # -- server --
     async def _start(self) -> None:
         app = web.Application()
-        app.router.add_get("/apis/k3s-daas.io/v1alpha1/sealtokens", self._sealtokens)
-        app.router.add_get("/apis/k3s-daas.io/v1alpha1/stakednodes", self._stakednodes)
+        for name, path in self.COLLECTIONS.items():
+            app.router.add_get(path, functools.partial(self._collection, name))
         app.router.add_get("/api/v1/namespaces/kube-system/secrets/{name}", self._secret)
+        policies = "/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/{name}"
+        app.router.add_get(policies, self._policy)
+        app.router.add_put(policies, self._policy)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -193,8 +221,9 @@ class FakeKubeApi:
 
     def stop(self) -> None:
         async def stop() -> None:
-            for queue in self.watchers:
-                queue.put_nowait(None)
+            for queues in self.watchers.values():
+                for queue in queues:
+                    queue.put_nowait(None)
             if self._runner is not None:
                 await self._runner.cleanup()
 
@@ -217,14 +246,14 @@ class FakeKubeApi:
         self.unauthorized += not ok
         return ok
 
-    async def _sealtokens(self, request: web.Request) -> web.StreamResponse:
+    async def _collection(self, name: str, request: web.Request) -> web.StreamResponse:
         if not self._authorized(request):
             return web.json_response({"kind": "Status", "code": 401, "message": "Unauthorized"}, status=401)
         if request.query.get("watch") != "1":
             self.lists += 1
-            items = list(self.sealtokens.values())
+            items = list(self.collections[name].values())
             return web.json_response(
-                {"kind": "SealTokenList", "metadata": {"resourceVersion": str(self.version)}, "items": items}
+                {"kind": "List", "metadata": {"resourceVersion": str(self.version)}, "items": items}
             )
         since = int(request.query.get("resourceVersion") or 0)
         response = web.StreamResponse()
@@ -235,20 +264,15 @@ class FakeKubeApi:
             await response.write(json.dumps(gone).encode() + b"\n")
             return response
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-        self.watchers.append(queue)
+        self.watchers[name].append(queue)
         try:
             while (event := await queue.get()) is not None:
                 await response.write(json.dumps(event).encode() + b"\n")
                 if event["type"] == "ERROR":
                     break
         finally:
-            self.watchers.remove(queue)
+            self.watchers[name].remove(queue)
         return response
-
-    async def _stakednodes(self, request: web.Request) -> web.Response:
-        if not self._authorized(request):
-            return web.json_response({"kind": "Status", "code": 401, "message": "Unauthorized"}, status=401)
-        return web.json_response({"kind": "StakedNodeList", "metadata": {}, "items": list(self.stakednodes.values())})
 
     async def _secret(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
@@ -258,43 +282,78 @@ class FakeKubeApi:
             return web.json_response({"kind": "Status", "code": 404, "message": "not found"}, status=404)
         return web.json_response(secret)
 
+    async def _policy(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return web.json_response({"kind": "Status", "code": 401, "message": "Unauthorized"}, status=401)
+        name = request.match_info["name"]
+        current = self.policies.get(name)
+        if current is None:
+            return web.json_response({"kind": "Status", "code": 404, "message": "not found"}, status=404)
+        if request.method == "GET":
+            return web.json_response(current)
+        document = await request.json()
+        if document["metadata"].get("resourceVersion") != current["metadata"]["resourceVersion"]:
+            return web.json_response({"kind": "Status", "code": 409, "message": "conflict"}, status=409)
+        self.version += 1
+        document["metadata"]["resourceVersion"] = str(self.version)
+        self.policies[name] = document
+        return web.json_response(document)
+
     # -- changes, as the operator would make them --
-    def _emit(self, kind: str, obj: dict[str, Any]) -> None:
+    def _emit(self, collection: str, kind: str, obj: dict[str, Any]) -> None:
         async def emit() -> None:
-            for queue in self.watchers:
+            for queue in self.watchers[collection]:
                 queue.put_nowait({"type": kind, "object": obj})
 
         self.loop.run(emit())
 
-    def put_sealtoken(self, obj: dict[str, Any]) -> None:
+    def put(self, collection: str, obj: dict[str, Any]) -> None:
         self.version += 1
         obj = json.loads(json.dumps(obj))
         obj["metadata"]["resourceVersion"] = str(self.version)
-        kind = "MODIFIED" if obj["metadata"]["name"] in self.sealtokens else "ADDED"
-        self.sealtokens[obj["metadata"]["name"]] = obj
-        self._emit(kind, obj)
+        objects = self.collections[collection]
+        kind = "MODIFIED" if obj["metadata"]["name"] in objects else "ADDED"
+        objects[obj["metadata"]["name"]] = obj
+        self._emit(collection, kind, obj)
+
+    def delete(self, collection: str, name: str) -> None:
+        self.version += 1
+        obj = self.collections[collection].pop(name)
+        self._emit(collection, "DELETED", obj)
+
+    def put_sealtoken(self, obj: dict[str, Any]) -> None:
+        self.put("sealtokens", obj)
 
     def delete_sealtoken(self, name: str) -> None:
-        self.version += 1
-        obj = self.sealtokens.pop(name)
-        self._emit("DELETED", obj)
+        self.delete("sealtokens", name)
+
+    def put_namespace(self, name: str, owner: str | None = None) -> None:
+        annotations = {"k3s-daas.io/owner": owner} if owner else {}
+        self.put(
+            "namespaces",
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "annotations": annotations}},
+        )
 
     def compact(self) -> None:
         """Forget history: open watches get 410 Gone and must list again."""
         self.oldest_version = self.version + 1
-        self._emit("ERROR", {"kind": "Status", "code": 410, "message": "too old resource version"})
+        for collection in self.COLLECTIONS:
+            self._emit(collection, "ERROR", {"kind": "Status", "code": 410, "message": "too old resource version"})
 
     def put_node(self, name: str, node_name: str, owner: str, phase: str, secret: str | None = None) -> None:
         status: dict[str, Any] = {"phase": phase}
         if secret:
             status["bootstrapTokenSecret"] = secret
-        self.stakednodes[name] = {
-            "apiVersion": "k3s-daas.io/v1alpha1",
-            "kind": "StakedNode",
-            "metadata": {"name": name},
-            "spec": {"nodeName": node_name, "owner": owner, "stakeRecord": "0x" + "77" * 32},
-            "status": status,
-        }
+        self.put(
+            "stakednodes",
+            {
+                "apiVersion": "k3s-daas.io/v1alpha1",
+                "kind": "StakedNode",
+                "metadata": {"name": name},
+                "spec": {"nodeName": node_name, "owner": owner, "stakeRecord": "0x" + "77" * 32},
+                "status": status,
+            },
+        )
 
     def put_bootstrap_secret(self, staked_node: str, token_id: str, token_secret: str, expiration: str) -> str:
         name = f"bootstrap-token-{token_id}"

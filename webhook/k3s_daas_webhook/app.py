@@ -1,6 +1,7 @@
 """The aiohttp application: thin handlers that move bytes between HTTP and the pure core.
 
-Routes: POST /authenticate (TokenReview), GET|POST /join, GET /healthz, /readyz, /metrics.
+Routes: POST /authenticate (TokenReview), POST /validate (AdmissionReview), GET|POST /join,
+GET /healthz, /readyz, /metrics.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from typing import Final
 from aiohttp import web
 
 from k3s_daas.sealtoken import TokenRejected
-from k3s_daas_webhook import tokenreview
+from k3s_daas_webhook import admissionreview, tokenreview
+from k3s_daas_webhook.admission import decide as decide_admission
+from k3s_daas_webhook.admission_state import AdmissionPolicy, AdmissionSources
 from k3s_daas_webhook.caches import AnswerMemo
 from k3s_daas_webhook.decision import Authenticated, decide
 from k3s_daas_webhook.index import IndexHolder
 from k3s_daas_webhook.join import JoinRefusal, JoinService
-from k3s_daas_webhook.metrics import AUTHENTICATED, BAD_REQUEST, DENIED, UNAVAILABLE, WebhookMetrics
+from k3s_daas_webhook.metrics import ALLOWED, AUTHENTICATED, BAD_REQUEST, DENIED, UNAVAILABLE, WebhookMetrics
 from k3s_daas_webhook.verifier import TokenVerifier
 from k3s_daas_webhook.verifypool import WorkerLost
 
@@ -29,6 +32,8 @@ log = logging.getLogger(__name__)
 JSON: Final = "application/json"
 # A TokenReview holds one token of at most 4 KiB; anything much larger is not one.
 MAX_BODY_BYTES: Final = 64 * 1024
+# An AdmissionReview carries the object and the old object, each up to etcd's 1.5 MiB request limit.
+ADMISSION_MAX_BODY_BYTES: Final = 8 * 1024 * 1024
 
 
 @dataclass
@@ -39,6 +44,18 @@ class WebhookState:
     join: JoinService | None = None
     clock: Callable[[], float] = time.time
     memo: AnswerMemo = field(default_factory=lambda: AnswerMemo(10_000))
+    admission: AdmissionSources | None = None
+    """The state /validate decides on; None: SealTokens only (StakedNodes and Namespaces empty)."""
+    policy: AdmissionPolicy = field(default_factory=AdmissionPolicy)
+
+    def __post_init__(self) -> None:
+        if self.admission is None:
+            self.admission = AdmissionSources(self.holder)
+
+    @property
+    def sources(self) -> AdmissionSources:
+        assert self.admission is not None  # set in __post_init__
+        return self.admission
 
 
 STATE_KEY: Final = web.AppKey("k3s_daas_webhook_state", WebhookState)
@@ -52,11 +69,24 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return _json_response(status, json.dumps({"error": message}).encode(), headers)
 
 
+async def _read(request: web.Request, limit: int) -> bytes:
+    """The body, refused with 413 above ``limit`` (the application's own bound is the largest route's)."""
+    size = request.content_length
+    if size is not None and size > limit:
+        refusal = web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size)
+        refusal.force_close()  # the rest of the body is never read: the connection cannot be reused
+        raise refusal
+    body = await request.read()
+    if len(body) > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+    return body
+
+
 async def authenticate(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     metrics = state.metrics
     started = time.perf_counter()
-    body = await request.read()
+    body = await _read(request, MAX_BODY_BYTES)
     memo = state.memo.get(body, state.holder.snapshot, state.clock())
     if memo is not None:
         metrics.cache_hit.inc()
@@ -99,6 +129,43 @@ async def authenticate(request: web.Request) -> web.Response:
     return response
 
 
+async def validate(request: web.Request) -> web.Response:
+    state = request.app[STATE_KEY]
+    latency = state.metrics.latency_by_decision
+    started = time.perf_counter()
+    body = await _read(request, ADMISSION_MAX_BODY_BYTES)
+    try:
+        review = admissionreview.parse_review(body)
+    except admissionreview.BadRequest as error:
+        latency[BAD_REQUEST].observe(time.perf_counter() - started)
+        log.info("AdmissionReview refused (400): %s", error)
+        return _error(400, f"malformed AdmissionReview: {error}")
+    sources = state.sources
+    if not sources.synced:
+        # Not a verdict: the API server applies the webhook's failurePolicy (docs/admission.md).
+        latency[UNAVAILABLE].observe(time.perf_counter() - started)
+        return _error(503, f"admission state not loaded yet: {', '.join(sources.unsynced())}", {"Retry-After": "1"})
+    verdict = decide_admission(review, sources.current(), state.policy, state.clock())
+    response = _json_response(
+        200, admissionreview.answer(review.uid, verdict.allowed, verdict.message, verdict.rule.value)
+    )
+    if verdict.allowed:
+        latency[ALLOWED].observe(time.perf_counter() - started)
+        return response
+    state.metrics.admission_denials.labels(verdict.rule.value).inc()
+    log.info(
+        "admission denied: rule=%s user=%s %s %s/%s: %s",
+        verdict.rule.value,
+        review.user.username[:80],
+        review.operation,
+        review.resource,
+        review.name or "-",
+        verdict.message,
+    )
+    latency[DENIED].observe(time.perf_counter() - started)
+    return response
+
+
 async def join_info(request: web.Request) -> web.Response:
     service = request.app[STATE_KEY].join
     if service is None:
@@ -110,7 +177,7 @@ async def join(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     if state.join is None:
         return _error(404, "this server does not serve /join (no Kubernetes access configured)")
-    body = await request.read()
+    body = await _read(request, MAX_BODY_BYTES)
     try:
         answer = await state.join.handle(body)
     except JoinRefusal as refusal:
@@ -127,9 +194,12 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    if request.app[STATE_KEY].holder.synced:
-        return web.Response(text="ok")
-    return web.Response(status=503, text="SealToken index not synced yet")
+    state = request.app[STATE_KEY]
+    if not state.holder.synced:
+        return web.Response(status=503, text="SealToken index not synced yet")
+    if not state.sources.synced:
+        return web.Response(status=503, text=f"not synced yet: {', '.join(state.sources.unsynced())}")
+    return web.Response(text="ok")
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -147,9 +217,10 @@ async def noop(request: web.Request) -> web.Response:
 
 
 def create_app(state: WebhookState, *, benchmark_noop: bool = False) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app = web.Application(client_max_size=ADMISSION_MAX_BODY_BYTES)
     app[STATE_KEY] = state
     app.router.add_post("/authenticate", authenticate)
+    app.router.add_post("/validate", validate)
     app.router.add_get("/join", join_info)
     app.router.add_post("/join", join)
     app.router.add_get("/healthz", healthz)

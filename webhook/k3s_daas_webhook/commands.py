@@ -1,4 +1,4 @@
-"""`k3s-daas webhook serve` and `k3s-daas bench authn`.
+"""`k3s-daas webhook serve`, `k3s-daas webhook admission-config` and `k3s-daas bench authn|admission`.
 
 Heavy imports (aiohttp, kubernetes) happen inside the run functions: the same console script is
 kubectl's credential plugin, which must start fast.
@@ -31,6 +31,10 @@ _SERVE_FLAGS: dict[str, tuple[str, type, str]] = {
     "--leeway": ("leeway_s", float, "clock skew tolerated, seconds"),
     "--verify-workers": ("verify_workers", int, "signature verification processes (0: on the event loop)"),
     "--verified-cache-size": ("verified_cache_size", int, "verified tokens remembered"),
+    "--operator-username": ("operator_username", str, "the operator's username: the only status writer"),
+    "--project-namespace": ("project_namespace", str, "namespace of the operator and webhook (admins only)"),
+    "--static-nodes": ("static_nodes", str, "comma-separated Node names admitted without a StakedNode"),
+    "--node-guard-policy": ("node_guard_policy", str, "ValidatingAdmissionPolicy whose node list is kept current"),
 }
 
 
@@ -46,6 +50,25 @@ def register(subparsers: _Subparsers) -> None:
         serve.add_argument(flag, dest=name, type=kind, default=None, help=f"{text} (default: settings)")
     serve.set_defaults(run=run_serve)
 
+    config = actions.add_parser(
+        "admission-config",
+        help="print the ValidatingWebhookConfiguration (manifests/40-admission-webhook.yaml) for this server",
+        description="Renders the admission webhook template with the server's URL and CA (docs/admission.md).",
+    )
+    config.add_argument(
+        "--ca-file", required=True, help="CA bundle (PEM) that signed the webhook's serving certificate"
+    )
+    config.add_argument("--url", default="https://127.0.0.1:9443", help="https://host:port of the webhook server")
+    config.add_argument("--manifest", default=None, help="the template (default: the repository's manifests/)")
+    config.add_argument(
+        "--node-guard",
+        choices=["policy", "webhook"],
+        default="policy",
+        help="policy: the ValidatingAdmissionPolicy of manifests/41- is installed (k3s >= 1.30); "
+        "webhook: it is not, the Node webhook entry fails closed (default %(default)s)",
+    )
+    config.set_defaults(run=run_admission_config)
+
     bench = subparsers.add_parser("bench", help="benchmarks (not tests)")
     what = bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
     authn = what.add_parser(
@@ -53,10 +76,17 @@ def register(subparsers: _Subparsers) -> None:
         help="TokenReview throughput and latency: no-op baseline, cached and first-seen tokens",
         description="Starts the webhook in a child process and drives it over HTTPS with keep-alive.",
     )
-    from k3s_daas_webhook.bench.options import add_options
+    from k3s_daas_webhook.bench.options import add_admission_options, add_options
 
     add_options(authn)
     authn.set_defaults(run=run_bench)
+    admission = what.add_parser(
+        "admission",
+        help="AdmissionReview decisions over HTTPS: latency and throughput next to a no-op handler",
+        description="Starts the webhook in a child process and drives /validate and /noop over HTTPS keep-alive.",
+    )
+    add_admission_options(admission)
+    admission.set_defaults(run=run_bench_admission)
 
 
 def _configure_logging() -> None:
@@ -77,5 +107,48 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_bench(args: argparse.Namespace, settings: Settings) -> int:
     from k3s_daas_webhook.bench.run import run
+
+    return run(args)
+
+
+def run_admission_config(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    import yaml
+
+    import k3s_daas
+    from k3s_daas.controlplane.webhook_wiring import (
+        ADMISSION_MANIFEST,
+        AdmissionManifestError,
+        load_yaml_documents,
+        render_admission_webhooks,
+    )
+    from k3s_daas.errors import UserError
+
+    manifest = Path(args.manifest or Path(k3s_daas.__file__).resolve().parents[1] / "manifests" / ADMISSION_MANIFEST)
+    try:
+        ca_pem = Path(args.ca_file).read_bytes()
+        documents = load_yaml_documents(manifest)
+        if len(documents) != 1:
+            raise AdmissionManifestError("expected exactly one ValidatingWebhookConfiguration")
+        (template,) = documents
+        rendered = render_admission_webhooks(
+            template,
+            args.url,
+            ca_pem,
+            node_guard=args.node_guard,
+            operator_username=settings.webhook.operator_username,
+            project_namespace=settings.webhook.project_namespace,
+        )
+    except OSError as error:
+        raise UserError(f"cannot read {error.filename}: {error.strerror}") from None
+    except (AdmissionManifestError, ValueError, yaml.YAMLError) as error:
+        raise UserError(f"{manifest}: {error}") from None
+    print(yaml.safe_dump(rendered, sort_keys=False), end="")
+    return 0
+
+
+def run_bench_admission(args: argparse.Namespace, settings: Settings) -> int:
+    from k3s_daas_webhook.bench.admission import run
 
     return run(args)

@@ -81,8 +81,8 @@ class Denied:
 Decision = Authenticated | Denied
 
 
-def _problem(entry: IndexEntry, now: float) -> tuple[IdentityReason, str] | None:
-    """Why ``entry`` cannot authenticate right now, or None when it can."""
+def problem(entry: IndexEntry, now: float) -> tuple[IdentityReason, str] | None:
+    """Why ``entry`` cannot authenticate right now, or None when it can (admission asks the same)."""
     phase = entry.phase
     if phase == "Revoked":
         return IdentityReason.REVOKED, f"SealToken {entry.name} is revoked"
@@ -142,14 +142,14 @@ def decide(claims: SealClaims, snapshot: IdentitySnapshot, now: float) -> Decisi
     usable: list[IndexEntry] = []
     problems: list[tuple[IdentityReason, str]] = []
     for entry in entries:
-        problem = _problem(entry, now)
-        if problem is None:
+        found = problem(entry, now)
+        if found is None:
             usable.append(entry)
         else:
-            problems.append(problem)
+            problems.append(found)
     if usable:
         best = max(usable, key=_rank)
         expiries = [entry.expires_at for entry in entries if entry.expires_at is not None and entry.expires_at > now]
         return Authenticated(identity_for(best), best, min([float(claims.expires_at), *expiries]))
-    reason, message = min(problems, key=lambda problem: (_REPORT_ORDER.index(problem[0]), problem[1]))
+    reason, message = min(problems, key=lambda found: (_REPORT_ORDER.index(found[0]), found[1]))
     return Denied(reason, message)

@@ -34,6 +34,10 @@ class IndexEntry:
     expires_at: float | None
     """On-chain expiry as Unix seconds."""
     message: str = ""
+    permissions: tuple[str, ...] = ()
+    """``status.permissions`` as the operator copied them from chain (admission matches writes against them)."""
+    stake_record: str | None = None
+    """``status.stakeRecord``: named in admission denials so the holder knows which stake to top up."""
 
 
 def _parse_time(value: Any) -> float | None:
@@ -78,7 +82,16 @@ def entry_from_resource(resource: Mapping[str, Any]) -> IndexEntry | None:
         stake_mist=_parse_mist(status.get("stakeMist")),
         expires_at=_parse_time(status.get("expiresAt")),
         message=str(status.get("message") or ""),
+        permissions=_strings(status.get("permissions")),
+        stake_record=_str_or_none(status.get("stakeRecord")),
     )
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    """A list of strings; anything else (a schema bypassed) holds no permission at all."""
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        return ()
+    return tuple(value)
 
 
 @dataclass(frozen=True, slots=True)

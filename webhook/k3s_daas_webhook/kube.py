@@ -1,4 +1,5 @@
-"""A small async Kubernetes API client: GET, LIST and WATCH of JSON objects, nothing more.
+"""A small async Kubernetes API client: GET, LIST and WATCH of JSON objects, and the POST/PUT that
+keep the node-guard policy's list of admitted nodes, nothing more.
 
 Why not the official ``kubernetes`` client with a sync watch in a thread: a blocked ``watch.stream``
 cannot be cancelled promptly at shutdown, each thread holds its own connection pool, and every event
@@ -153,6 +154,31 @@ class KubeClient:
         if not isinstance(document, dict):
             raise ApiError(response.status, "the API server answered something other than an object")
         return document
+
+    async def send(self, method: str, path: str, document: Mapping[str, Any], timeout_s: float = 10) -> dict[str, Any]:
+        """POST or PUT ``document``; the API server's answer (the object written)."""
+        headers = {**self._current_headers(), "Content-Type": "application/json"}
+        try:
+            async with self._session.request(
+                method,
+                self._access.server + path,
+                data=json.dumps(document).encode(),
+                headers=headers,
+                ssl=self._ssl,
+                timeout=aiohttp.ClientTimeout(total=timeout_s),
+            ) as response:
+                body = await response.read()
+                if response.status not in (200, 201):
+                    raise ApiError(response.status, _status_message(body, response.reason))
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise ApiError(
+                0, f"cannot reach the API server {self._access.server}: {error or type(error).__name__}"
+            ) from None
+        try:
+            answer: Any = json.loads(body)
+        except ValueError:
+            raise ApiError(response.status, "the API server answered something other than JSON") from None
+        return answer if isinstance(answer, dict) else {}
 
     async def watch(self, path: str, params: Mapping[str, str], timeout_s: float) -> AsyncIterator[dict[str, Any]]:
         """Watch events (``{"type": ..., "object": ...}``) until the server ends the stream."""

@@ -16,6 +16,9 @@ DENIED: Final = "denied"
 BAD_REQUEST: Final = "bad_request"
 UNAVAILABLE: Final = "unavailable"
 RESULTS: Final = (AUTHENTICATED, DENIED, BAD_REQUEST, UNAVAILABLE)
+# AdmissionReview decisions (the latency histogram's label); denials are counted by rule.
+ALLOWED: Final = "allowed"
+DECISIONS: Final = (ALLOWED, DENIED, BAD_REQUEST, UNAVAILABLE)
 
 # Sub-millisecond resolution where the budget is (cached p99 <= 2 ms), coarse beyond.
 _BUCKETS: Final = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
@@ -57,8 +60,40 @@ class WebhookMetrics:
         self.certificate_reloads = Counter(
             "k3s_daas_tls_certificate_reloads_total", "Serving certificate reloads, by result", ["result"], registry=r
         )
+        self.admission_latency = Histogram(
+            "k3s_daas_admission_request_duration_seconds",
+            "AdmissionReview handling time, by decision",
+            ["decision"],
+            buckets=_BUCKETS,
+            registry=r,
+        )
+        self.admission_denials = Counter(
+            "k3s_daas_admission_denials_total", "AdmissionReviews answered allowed=false, by rule", ["rule"], registry=r
+        )
+        self.admission_index_objects = Gauge(
+            "k3s_daas_admission_index_objects",
+            "Objects in the admission indexes (StakedNodes; Namespaces with an owner)",
+            ["resource"],
+            registry=r,
+        )
+        self.admission_index_synced = Gauge(
+            "k3s_daas_admission_index_synced", "1 once the resource's list has been loaded", ["resource"], registry=r
+        )
+        self.admission_watch_restarts = Counter(
+            "k3s_daas_admission_watch_restarts_total",
+            "StakedNode and Namespace watch restarts, by cause",
+            ["resource", "cause"],
+            registry=r,
+        )
+        self.node_guard_writes = Counter(
+            "k3s_daas_node_guard_policy_writes_total",
+            "Updates of the node-guard ValidatingAdmissionPolicy's list of admitted nodes, by result",
+            ["result"],
+            registry=r,
+        )
         # Children resolved once: .labels() costs a lock and a dict lookup per call on the hot path.
         self.latency_by_result = {result: self.authn_latency.labels(result) for result in RESULTS}
+        self.latency_by_decision = {decision: self.admission_latency.labels(decision) for decision in DECISIONS}
         self.cache_hit = self.signature_cache.labels("hit")
         self.cache_miss = self.signature_cache.labels("miss")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import signal
 import time
 from collections.abc import Callable
@@ -20,16 +21,21 @@ from aiohttp import web
 from k3s_daas.errors import UserError
 from k3s_daas.sealtoken import is_cluster_id
 from k3s_daas.settings import WebhookSettings
+from k3s_daas_webhook.admission_state import AdmissionPolicy, AdmissionSources, split_list
 from k3s_daas_webhook.app import WebhookState, create_app
 from k3s_daas_webhook.caches import AnswerMemo, ReplayGuard, VerifiedTokenCache
 from k3s_daas_webhook.index import IndexHolder
 from k3s_daas_webhook.join import JoinConfig, JoinService
 from k3s_daas_webhook.kube import KubeClient, load_access
 from k3s_daas_webhook.metrics import WebhookMetrics
+from k3s_daas_webhook.namespaces import NAMESPACES_PATH, NamespaceOwners
+from k3s_daas_webhook.nodeguard import NodeGuardPublisher
+from k3s_daas_webhook.snapshots import SnapshotHolder, SnapshotMirror
+from k3s_daas_webhook.stakednodes import STAKEDNODES_PATH, NodeSnapshot
 from k3s_daas_webhook.tls import ReloadingTLS
 from k3s_daas_webhook.verifier import TokenVerifier, VerifierConfig
 from k3s_daas_webhook.verifypool import VerifyPool
-from k3s_daas_webhook.watcher import SealTokenWatcher
+from k3s_daas_webhook.watcher import ListWatcher, sealtoken_watcher
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +55,19 @@ def check_settings(settings: WebhookSettings) -> None:
         )
     if settings.verified_cache_size < 1:
         raise WebhookConfigError("the verified-token cache needs room for at least one token")
+    if not settings.operator_username:
+        raise WebhookConfigError("the operator's username is required (--operator-username)")
+    if not _DNS_LABEL.fullmatch(settings.project_namespace):
+        raise WebhookConfigError(f"project namespace {settings.project_namespace!r} is not a namespace name")
+    for node in split_list(settings.static_nodes):
+        if not _DNS_SUBDOMAIN.fullmatch(node):
+            raise WebhookConfigError(f"static node {node!r} is not a Node name (lowercase DNS subdomain)")
+    if settings.node_guard_policy and not _DNS_SUBDOMAIN.fullmatch(settings.node_guard_policy):
+        raise WebhookConfigError(f"node guard policy {settings.node_guard_policy!r} is not an object name")
+
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
 @dataclass
@@ -95,11 +114,21 @@ class Webhook:
                     ReplayGuard(settings.join_replay_cache_size),
                     self.state.clock,
                 )
-            watcher = SealTokenWatcher(self.client, self.state.holder, self.state.metrics)
-            self.tasks.append(asyncio.create_task(watcher.run(), name="sealtoken-watch"))
+            self._start_watches(self.client)
+        else:
+            # No Kubernetes access: the admission state given to build() is all there is.
+            sources = self.state.sources
+            if not sources.nodes.synced:
+                sources.nodes.publish(sources.nodes.snapshot)
+            if not sources.namespaces.synced:
+                sources.namespaces.publish(sources.namespaces.snapshot)
         self.tasks.append(asyncio.create_task(self.tls.watch(settings.cert_reload_interval_s), name="tls-reload"))
         self.runner = web.AppRunner(
-            create_app(self.state, benchmark_noop=benchmark_noop), access_log=None, handle_signals=False
+            create_app(self.state, benchmark_noop=benchmark_noop),
+            access_log=None,
+            handle_signals=False,
+            # A body refused unread (413) closes the connection at once instead of being drained.
+            lingering_time=0,
         )
         await self.runner.setup()
         site = web.TCPSite(self.runner, settings.host, settings.port, ssl_context=self.tls.context, backlog=1024)
@@ -110,6 +139,46 @@ class Webhook:
         addresses = self.runner.addresses  # the bound port, when 0 asked for any free one
         self.port = int(addresses[0][1]) if addresses else settings.port
         log.info("webhook listening on https://%s:%d (cluster %s)", settings.host, self.port, settings.cluster_id)
+
+    def _start_watches(self, client: KubeClient) -> None:
+        """SealTokens (identity), StakedNodes (Node guard) and Namespaces (owners), each list + watch."""
+        state, metrics = self.state, self.state.metrics
+        sources = state.sources
+        nodes = SnapshotMirror(
+            "StakedNode",
+            STAKEDNODES_PATH,
+            sources.nodes,
+            NodeSnapshot.from_items,
+            objects=metrics.admission_index_objects.labels("stakednodes"),
+            synced=metrics.admission_index_synced.labels("stakednodes"),
+            restarted=lambda cause: metrics.admission_watch_restarts.labels("stakednodes", cause).inc(),
+        )
+        namespaces = SnapshotMirror(
+            "Namespace",
+            NAMESPACES_PATH,
+            sources.namespaces,
+            NamespaceOwners.from_items,
+            objects=metrics.admission_index_objects.labels("namespaces"),
+            synced=metrics.admission_index_synced.labels("namespaces"),
+            restarted=lambda cause: metrics.admission_watch_restarts.labels("namespaces", cause).inc(),
+        )
+        watchers = {
+            "sealtoken-watch": sealtoken_watcher(client, state.holder, metrics),
+            "stakednode-watch": ListWatcher(client, nodes),
+            "namespace-watch": ListWatcher(client, namespaces),
+        }
+        if self.settings.node_guard_policy:
+            publisher = NodeGuardPublisher(
+                client,
+                self.settings.node_guard_policy,
+                sources.nodes,
+                state.policy.static_nodes,
+                metrics,
+            )
+            nodes.on_change.append(publisher.notify)
+            self.tasks.append(asyncio.create_task(publisher.run(), name="node-guard-policy"))
+        for name, watcher in watchers.items():
+            self.tasks.append(asyncio.create_task(watcher.run(), name=name))
 
     async def stop(self) -> None:
         for task in self.tasks:
@@ -140,9 +209,13 @@ def _ca_bundle(settings: WebhookSettings, from_kubeconfig: bytes | None) -> byte
 
 
 def build(
-    settings: WebhookSettings, holder: IndexHolder | None = None, clock: Callable[[], float] = time.time
+    settings: WebhookSettings,
+    holder: IndexHolder | None = None,
+    clock: Callable[[], float] = time.time,
+    admission: AdmissionSources | None = None,
 ) -> Webhook:
-    """Wire the parts. ``holder`` and ``clock`` let a caller supply the index and the time (tests)."""
+    """Wire the parts. ``holder``, ``admission`` and ``clock`` let a caller supply the indexes and the
+    time (tests, the benchmark); ``admission.tokens`` is then the SealToken index."""
     check_settings(settings)
     metrics = WebhookMetrics()
     tls = ReloadingTLS(
@@ -159,13 +232,19 @@ def build(
         metrics,
         clock,
     )
+    if admission is not None:
+        holder = admission.tokens
+    holder = holder or IndexHolder()
     state = WebhookState(
-        holder=holder or IndexHolder(),
+        holder=holder,
         verifier=verifier,
         metrics=metrics,
         clock=clock,
         # Request bodies are ~1 KiB each: a smaller bound than the verified-token cache's.
         memo=AnswerMemo(min(settings.verified_cache_size, 10_000)),
+        admission=admission
+        or AdmissionSources(holder, SnapshotHolder(NodeSnapshot()), SnapshotHolder(NamespaceOwners())),
+        policy=AdmissionPolicy.from_settings(settings),
     )
     return Webhook(settings, state, tls, pool)
 

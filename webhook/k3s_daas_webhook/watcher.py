@@ -1,17 +1,20 @@
-"""Feed the identity index from a list + watch of SealToken resources.
+"""Feed the in-memory indexes from a list + watch of Kubernetes objects.
 
-List, publish a snapshot (the index is now synced: /readyz turns ready), then watch from the list's
-resourceVersion and publish a new snapshot per change. A 410 Gone (the version fell out of etcd's
-window) or any error other than a dropped stream means list again; a stream the server ended
-normally is resumed from the last version seen (bookmarks keep it fresh). Errors back off
-exponentially up to 30 s; the last good snapshot keeps serving meanwhile.
+List, publish a snapshot (the index is now synced), then watch from the list's resourceVersion and
+publish a new snapshot per change. A 410 Gone (the version fell out of etcd's window) or any error
+other than a dropped stream means list again; a stream the server ended normally is resumed from the
+last version seen (bookmarks keep it fresh). Errors back off exponentially up to 30 s; the last good
+snapshot keeps serving meanwhile.
+
+One loop serves every index (SealTokens, StakedNodes, Namespaces): what differs is the ``Mirror``,
+which turns objects into that index's immutable snapshot and publishes it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from k3s_daas_webhook.index import IdentitySnapshot, IndexHolder, entry_from_resource
 from k3s_daas_webhook.kube import ApiError, KubeClient
@@ -24,52 +27,71 @@ _WATCH_TIMEOUT_S: Final = 300.0
 _MAX_BACKOFF_S: Final = 30.0
 
 
+class Mirror(Protocol):
+    """One index kept in line with one collection of objects."""
+
+    @property
+    def kind(self) -> str:
+        """For log lines: "SealToken", "StakedNode", ..."""
+
+    @property
+    def path(self) -> str:
+        """The collection's API path, e.g. /apis/k3s-daas.io/v1alpha1/sealtokens."""
+
+    def replace(self, items: list[dict[str, Any]]) -> int:
+        """Publish a snapshot of exactly ``items`` (a complete list); returns how many were indexed."""
+
+    def upsert(self, resource: dict[str, Any]) -> None:
+        """Publish a snapshot with ``resource`` added or changed."""
+
+    def remove(self, name: str) -> None:
+        """Publish a snapshot without the object named ``name``."""
+
+    def restarted(self, cause: str) -> None:
+        """The watch restarts: ``gone`` (410), ``error`` or ``dropped``."""
+
+
 class _Relist(Exception):
     """The watch cannot resume from its resourceVersion."""
 
 
-class SealTokenWatcher:
-    def __init__(
-        self, client: KubeClient, holder: IndexHolder, metrics: WebhookMetrics, *, page_size: int = 500
-    ) -> None:
+class ListWatcher:
+    def __init__(self, client: KubeClient, mirror: Mirror, *, page_size: int = 500) -> None:
         self._client = client
-        self._holder = holder
-        self._metrics = metrics
+        self._mirror = mirror
         self._page_size = page_size
 
     async def run(self) -> None:
         backoff = 0.5
+        kind = self._mirror.kind
         while True:
             try:
                 version = await self._list()
                 backoff = 0.5
                 await self._watch(version)
             except _Relist:
-                self._metrics.watch_restarts.labels("gone").inc()
-                log.info("SealToken watch expired (410 Gone): listing again")
+                self._mirror.restarted("gone")
+                log.info("%s watch expired (410 Gone): listing again", kind)
             except ApiError as error:
-                self._metrics.watch_restarts.labels("error").inc()
-                log.warning("SealToken list/watch failed, retrying in %.1f s: %s", backoff, error)
+                self._mirror.restarted("error")
+                log.warning("%s list/watch failed, retrying in %.1f s: %s", kind, backoff, error)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _MAX_BACKOFF_S)
 
     async def _list(self) -> str:
-        entries = []
+        items: list[dict[str, Any]] = []
         params = {"limit": str(self._page_size)}
         while True:
-            page = await self._client.get(SEALTOKENS_PATH, params)
-            for item in page.get("items") or []:
-                entry = entry_from_resource(item) if isinstance(item, dict) else None
-                if entry is not None:
-                    entries.append(entry)
+            page = await self._client.get(self._mirror.path, params)
+            items.extend(item for item in page.get("items") or [] if isinstance(item, dict))
             metadata = page.get("metadata") or {}
             next_page = metadata.get("continue")
             if not next_page:
                 version = str(metadata.get("resourceVersion", ""))
                 break
             params = {"limit": str(self._page_size), "continue": str(next_page)}
-        self._publish(IdentitySnapshot.build(entries))
-        log.info("SealToken index synced: %d tokens at resourceVersion %s", len(entries), version)
+        count = self._mirror.replace(items)
+        log.info("%s index synced: %d objects at resourceVersion %s", self._mirror.kind, count, version)
         return version
 
     async def _watch(self, version: str) -> None:
@@ -77,7 +99,7 @@ class SealTokenWatcher:
             params = {"resourceVersion": version, "allowWatchBookmarks": "true"}
             received = False
             try:
-                async for event in self._client.watch(SEALTOKENS_PATH, params, _WATCH_TIMEOUT_S):
+                async for event in self._client.watch(self._mirror.path, params, _WATCH_TIMEOUT_S):
                     received = True
                     version = self._apply(event, version)
             except ApiError as error:
@@ -86,8 +108,8 @@ class SealTokenWatcher:
                 if error.status != 0 or not received:
                     raise  # an error status, or no stream at all: back off and list again
                 # A stream dropped after working: resume from the last version seen.
-                self._metrics.watch_restarts.labels("dropped").inc()
-                log.info("SealToken watch stream dropped, resuming at %s: %s", version, error.message)
+                self._mirror.restarted("dropped")
+                log.info("%s watch stream dropped, resuming at %s: %s", self._mirror.kind, version, error.message)
                 await asyncio.sleep(0.2)
 
     def _apply(self, event: dict[str, Any], version: str) -> str:
@@ -107,16 +129,53 @@ class SealTokenWatcher:
         name = metadata.get("name")
         if not isinstance(name, str):
             return new_version
-        snapshot = self._holder.snapshot
         if kind == "DELETED":
-            snapshot = snapshot.without(name)
+            self._mirror.remove(name)
         elif kind in ("ADDED", "MODIFIED"):
-            entry = entry_from_resource(resource)
-            snapshot = snapshot.without(name) if entry is None else snapshot.with_entry(entry)
-        self._publish(snapshot)
+            self._mirror.upsert(resource)
         return new_version
+
+
+class SealTokenMirror:
+    """SealToken resources -> the identity index (TokenReview and admission read it)."""
+
+    def __init__(self, holder: IndexHolder, metrics: WebhookMetrics) -> None:
+        self._holder = holder
+        self._metrics = metrics
+
+    @property
+    def kind(self) -> str:
+        return "SealToken"
+
+    @property
+    def path(self) -> str:
+        return SEALTOKENS_PATH
+
+    def replace(self, items: list[dict[str, Any]]) -> int:
+        snapshot = IdentitySnapshot.build(entry for item in items if (entry := entry_from_resource(item)) is not None)
+        self._publish(snapshot)
+        return len(snapshot)
+
+    def upsert(self, resource: dict[str, Any]) -> None:
+        entry = entry_from_resource(resource)
+        snapshot = self._holder.snapshot
+        name = (resource.get("metadata") or {}).get("name")
+        if entry is None:
+            self._publish(snapshot.without(name) if isinstance(name, str) else snapshot)
+        else:
+            self._publish(snapshot.with_entry(entry))
+
+    def remove(self, name: str) -> None:
+        self._publish(self._holder.snapshot.without(name))
+
+    def restarted(self, cause: str) -> None:
+        self._metrics.watch_restarts.labels(cause).inc()
 
     def _publish(self, snapshot: IdentitySnapshot) -> None:
         self._holder.publish(snapshot, synced=True)
         self._metrics.index_tokens.set(len(snapshot))
         self._metrics.index_synced.set(1)
+
+
+def sealtoken_watcher(client: KubeClient, holder: IndexHolder, metrics: WebhookMetrics) -> ListWatcher:
+    return ListWatcher(client, SealTokenMirror(holder, metrics))

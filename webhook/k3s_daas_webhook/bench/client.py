@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 _HEADER_END = b"\r\n\r\n"
+AUTHENTICATED = b'"authenticated":true'
+"""What a 200 answer must contain to count as the expected answer (``Results.authenticated``)."""
 
 
 def encode_request(path: str, body: bytes) -> bytes:
@@ -117,8 +119,9 @@ class _Connection(asyncio.Protocol):
 
 
 class _ClosedLoop:
-    def __init__(self, requests: Iterator[bytes], deadline: float, limit: int | None) -> None:
+    def __init__(self, requests: Iterator[bytes], deadline: float, limit: int | None, marker: bytes) -> None:
         self._requests = requests
+        self._marker = marker
         self.deadline = deadline
         self._remaining = limit
         self.results = Results()
@@ -135,7 +138,7 @@ class _ClosedLoop:
     def record(self, latency: float, ok: bool, body: bytes) -> None:
         results = self.results
         results.latencies.append(latency)
-        if ok and b'"authenticated":true' in body:
+        if ok and self._marker in body:
             results.authenticated += 1
         elif ok:
             results.other += 1
@@ -151,13 +154,14 @@ async def closed_loop(
     connections: int,
     duration_s: float,
     limit: int | None = None,
+    marker: bytes = AUTHENTICATED,
 ) -> Results:
     """``connections`` keep-alive connections, each sending its next request when the last is answered.
 
     Stops at ``duration_s`` or after ``limit`` requests, whichever comes first.
     """
     loop = asyncio.get_running_loop()
-    driver = _ClosedLoop(requests, float("inf"), limit)
+    driver = _ClosedLoop(requests, float("inf"), limit, marker)
     protocols: list[_Connection] = []
     for _ in range(connections):  # connect and handshake before the clock starts
         _, protocol = await loop.create_connection(
@@ -174,7 +178,13 @@ async def closed_loop(
 
 
 async def paced(
-    port: int, context: ssl.SSLContext, requests: Iterator[bytes], *, rate: float, duration_s: float
+    port: int,
+    context: ssl.SSLContext,
+    requests: Iterator[bytes],
+    *,
+    rate: float,
+    duration_s: float,
+    marker: bytes = AUTHENTICATED,
 ) -> Results:
     """One connection at ``rate`` requests/s (never more than one outstanding): latency without queueing."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context, server_hostname="127.0.0.1")
@@ -198,7 +208,7 @@ async def paced(
             body = await reader.readexactly(length)
             latency = time.perf_counter() - sent
             results.latencies.append(latency)
-            if lowered.startswith(b"http/1.1 200") and b'"authenticated":true' in body:
+            if lowered.startswith(b"http/1.1 200") and marker in body:
                 results.authenticated += 1
             elif lowered.startswith(b"http/1.1 200"):
                 results.other += 1

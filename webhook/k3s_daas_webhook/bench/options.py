@@ -1,4 +1,5 @@
-"""Flags of `k3s-daas bench authn` (kept apart so registering the CLI imports nothing heavy)."""
+"""Flags of `k3s-daas bench authn` and `bench admission` (kept apart so registering the CLI imports
+nothing heavy)."""
 
 from __future__ import annotations
 
@@ -25,4 +26,16 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         default=2,
         help="server verification worker processes; 0 = inline (default %(default)s)",
     )
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+
+
+def add_admission_options(parser: argparse.ArgumentParser) -> None:
+    """Flags of `k3s-daas bench admission`."""
+    parser.add_argument(
+        "--duration", type=float, default=5.0, metavar="SECONDS", help="per phase (default %(default)s)"
+    )
+    parser.add_argument("--connections", type=int, default=16, help="keep-alive connections (default %(default)s)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating slices of each phase (default %(default)s)")
+    parser.add_argument("--rate", type=float, default=1000.0, help="paced requests per second (default %(default)s)")
+    parser.add_argument("--warmup", type=float, default=1.0, metavar="SECONDS", help="unmeasured run before measuring")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")

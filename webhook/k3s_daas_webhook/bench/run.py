@@ -16,26 +16,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
-import itertools
 import json
 import os
 import ssl
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from k3s_daas.controlplane import pki
-from k3s_daas.controlplane.kubeconfig import write_private
-from k3s_daas.errors import UserError
 from k3s_daas.sui import Keypair
 from k3s_daas_webhook.bench import client
+from k3s_daas_webhook.bench.harness import alternate, cycle, make_tls, start_server, timed
 from k3s_daas_webhook.bench.tokens import SCHEMES, review_body, sealtoken_resource, sign_many
 
 CLUSTER_ID = "bench"
@@ -87,117 +82,20 @@ class Report:
     ratios: list[float]
 
 
-def _tls(directory: Path) -> tuple[Path, Path, Path]:
-    ca = pki.new_ca("bench-ca")
-    serving = pki.issue(ca, "bench", server=True, ip_addresses=(ipaddress.IPv4Address("127.0.0.1"),))
-    paths = directory / "ca.crt", directory / "tls.crt", directory / "tls.key"
-    for path, content in zip(paths, (ca.cert_pem, serving.cert_pem, serving.key_pem), strict=True):
-        write_private(path, content)
-    return paths
-
-
-def _start_server(
-    directory: Path, cert: Path, key: Path, index: Path, workers: int
-) -> tuple[subprocess.Popen[str], int]:
-    config = directory / "server.json"
-    config.write_text(
-        json.dumps(
-            {
-                "cert": str(cert),
-                "key": str(key),
-                "index": str(index),
-                "cluster_id": CLUSTER_ID,
-                "verify_workers": workers,
-                "cache_size": 200_000,
-            }
-        )
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "k3s_daas_webhook.bench.server", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line.startswith("ready "):
-        process.kill()
-        raise UserError("the benchmark server did not start")
-    return process, int(line.split()[1])
-
-
-def _cycle(bodies: list[bytes], path: str) -> Iterator[bytes]:
-    return itertools.cycle([client.encode_request(path, body) for body in bodies])
-
-
 def _once(tokens: list[str]) -> Iterator[bytes]:
     return (client.encode_request("/authenticate", review_body(token)) for token in tokens)
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of the server process and its verification workers (its children), from /proc."""
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # a process that just ended
-        if stat.parent.name == str(pid) or fields[1] == str(pid):
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-async def _timed(pid: int, run: Awaitable[client.Results]) -> client.Results:
-    before, client_before = _cpu_seconds(pid), time.process_time()
-    result = await run
-    result.server_cpu_s = _cpu_seconds(pid) - before
-    result.client_cpu_s = time.process_time() - client_before
-    return result
-
-
-async def _alternate(
-    port: int, context: ssl.SSLContext, args: argparse.Namespace, workloads: dict[str, Iterator[bytes]], *, paced: bool
-) -> tuple[dict[str, client.Results], list[float]]:
-    """Run the workloads in alternating slices, ``--rounds`` times each.
-
-    Other processes on a shared 2-core machine change how much CPU the server gets from one second
-    to the next; alternating short slices exposes the workloads to the same conditions, and the
-    median of per-round ratios (second workload / first) is robust to a disturbed round.
-    """
-    totals: dict[str, client.Results] = {}
-    ratios: list[float] = []
-    slice_s = args.duration / args.rounds
-    for _ in range(args.rounds):
-        rates = []
-        for name, requests in workloads.items():
-            if paced:
-                result = await _timed(
-                    args.server_pid, client.paced(port, context, requests, rate=PACED_RATE, duration_s=slice_s)
-                )
-            else:
-                result = await _timed(
-                    args.server_pid,
-                    client.closed_loop(port, context, requests, connections=args.connections, duration_s=slice_s),
-                )
-            rates.append(result.throughput)
-            if name in totals:
-                totals[name].merge(result)
-            else:
-                totals[name] = result
-        ratios.append(rates[-1] / rates[0])
-    return totals, ratios
 
 
 async def _phases(port: int, ca: Path, args: argparse.Namespace, keys: dict[str, list[Keypair]]) -> Report:
     context = ssl.create_default_context(cafile=str(ca))
     cached_tokens = [t for scheme_keys in keys.values() for t in sign_many(scheme_keys, CLUSTER_ID, len(scheme_keys))]
     bodies = [review_body(token) for token in cached_tokens]
-    baseline = {NOOP: _cycle(bodies, "/noop"), CACHED: _cycle(bodies, "/authenticate")}
+    baseline = {NOOP: cycle(bodies, "/noop"), CACHED: cycle(bodies, "/authenticate")}
     if args.warmup > 0:  # first sight of each cached token happens here, unmeasured
         for requests in baseline.values():
             await client.closed_loop(port, context, requests, connections=args.connections, duration_s=args.warmup)
-    saturated, ratios = await _alternate(port, context, args, baseline, paced=False)
-    quiet, _ = await _alternate(port, context, args, baseline, paced=True)
+    saturated, ratios = await alternate(port, context, args, baseline, paced=False, rate=PACED_RATE)
+    quiet, _ = await alternate(port, context, args, baseline, paced=True, rate=PACED_RATE)
     rows = [Row(name, saturated[name], quiet[name]) for name in baseline]
     for scheme, scheme_keys in keys.items():
         count = int(args.duration * FIRST_SEEN_RATE_CEILING)
@@ -205,7 +103,7 @@ async def _phases(port: int, ca: Path, args: argparse.Namespace, keys: dict[str,
         print(f"bench: signing {count + paced_count} {scheme} tokens ...", file=sys.stderr, flush=True)
         fresh = sign_many(scheme_keys, CLUSTER_ID, count)
         fresh_paced = sign_many(scheme_keys, CLUSTER_ID, paced_count)
-        loaded = await _timed(
+        loaded = await timed(
             args.server_pid,
             client.closed_loop(
                 port, context, _once(fresh), connections=args.connections, duration_s=args.duration, limit=count
@@ -248,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     schemes = args.scheme or list(SCHEMES)
     with tempfile.TemporaryDirectory(prefix="k3s-daas-bench-") as temporary:
         directory = Path(temporary)
-        ca, cert, key = _tls(directory)
+        ca, cert, key = make_tls(directory)
         keys = {name: [Keypair.generate(SCHEMES[name]) for _ in range(KEYS_PER_SCHEME)] for name in schemes}
         expires = time.time() + 86400
         resources = [
@@ -262,7 +160,17 @@ def run(args: argparse.Namespace) -> int:
         ]
         index = directory / "index.json"
         index.write_text(json.dumps(resources))
-        server, port = _start_server(directory, cert, key, index, args.verify_workers)
+        server, port = start_server(
+            directory,
+            {
+                "cert": str(cert),
+                "key": str(key),
+                "index": str(index),
+                "cluster_id": CLUSTER_ID,
+                "verify_workers": args.verify_workers,
+                "cache_size": 200_000,
+            },
+        )
         args.server_pid = server.pid
         try:
             report = asyncio.run(_phases(port, ca, args, keys))

@@ -1,4 +1,5 @@
-"""The benchmark's server process: the real webhook stack with a static identity index.
+"""The benchmarks' server process: the real webhook stack with static indexes (SealTokens, and for
+admission StakedNodes and Namespaces).
 
 Run as ``python -m k3s_daas_webhook.bench.server CONFIG.json``; prints ``ready <port>`` once listening.
 A separate process so that client and server do not share a GIL, as in production.
@@ -11,15 +12,29 @@ import json
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from k3s_daas.settings import WebhookSettings
-from k3s_daas_webhook.index import IdentitySnapshot, IndexHolder, entry_from_resource
+from k3s_daas_webhook.admission_state import AdmissionSources
+from k3s_daas_webhook.index import IdentitySnapshot, entry_from_resource
+from k3s_daas_webhook.namespaces import NamespaceOwners
 from k3s_daas_webhook.server import build
+from k3s_daas_webhook.stakednodes import NodeSnapshot
 
 
-async def _main(config: dict[str, object], resources: list[dict[str, object]]) -> None:
+def _items(config: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """The objects in the JSON file ``config[key]`` names (none when the benchmark gives none)."""
+    path = config.get(key)
+    return list(json.loads(Path(str(path)).read_text())) if path else []
+
+
+async def _main(config: dict[str, Any], resources: list[dict[str, Any]]) -> None:
     entries = [entry for resource in resources if (entry := entry_from_resource(resource)) is not None]
-    holder = IndexHolder(IdentitySnapshot.build(entries), synced=True)
+    admission = AdmissionSources.preloaded(
+        IdentitySnapshot.build(entries),
+        NodeSnapshot.from_items(_items(config, "stakednodes")),
+        NamespaceOwners.from_items(_items(config, "namespaces")),
+    )
     settings = WebhookSettings(
         host="127.0.0.1",
         port=0,
@@ -29,7 +44,7 @@ async def _main(config: dict[str, object], resources: list[dict[str, object]]) -
         verify_workers=int(str(config["verify_workers"])),
         verified_cache_size=int(str(config["cache_size"])),
     )
-    webhook = build(settings, holder)
+    webhook = build(settings, admission=admission)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
