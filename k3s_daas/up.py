@@ -1,7 +1,8 @@
 """`k3s-daas up`: the whole stack on embedded defaults, in the foreground, until interrupted.
 
-It starts localnet (with a development admin key holding the AdminCap) and the loopback control
-plane, whose kube-apiserver gets the token-webhook flags a k3s server would get. Everything it
+It starts localnet (with a development admin key holding the AdminCap), the loopback control plane
+(whose kube-apiserver gets the token-webhook flags a k3s server would get), installs manifests/,
+then runs the webhook and the operator as their ServiceAccounts and installs admission. Everything it
 starts is tied to it and stopped when it exits, however it exits. When all is ready it writes
 ``DIR/env`` for a shell to source.
 
@@ -11,6 +12,7 @@ Layout of the state directory::
     localnet.sqlite3      the chain (kept across runs)
     control-plane/        see k3s_daas.controlplane.cluster
     webhook/              the webhook's CA, serving certificate, authenticator kubeconfig
+    identities/           ServiceAccount kubeconfigs of the webhook and the operator
     logs/                 one log per process started here
     env                   what to source
 """
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from k3s_daas import stack
 from k3s_daas.controlplane import cluster
 from k3s_daas.controlplane.commands import default_state_dir, progress
 from k3s_daas.controlplane.kubeconfig import write_private
@@ -40,13 +43,13 @@ from k3s_daas.controlplane.processes import (
 )
 from k3s_daas.controlplane.webhook_wiring import WebhookEndpoint, apiserver_webhook_args, prepare_webhook_endpoint
 from k3s_daas.errors import UserError
+from k3s_daas.localnet.client import LocalnetClient
 from k3s_daas.settings import Settings
 from k3s_daas.sui.crypto import Keypair, SignatureScheme
 from k3s_daas.sui.keystore import load_keystore, write_keystore
 
 WATCH_INTERVAL_S = 1.0
 COMPONENT_START_TIMEOUT_S = 30.0
-DEFAULT_WEBHOOK_PORT = 9443
 DEFAULT_CLUSTER_ID = "k3s-daas-local"
 
 
@@ -96,7 +99,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser("up", help="run the whole stack locally, in the foreground, until Ctrl-C")
     parser.add_argument("--state-dir", type=Path, default=default_state_dir(), help="default: %(default)s")
     parser.add_argument(
-        "--webhook-port", type=int, default=DEFAULT_WEBHOOK_PORT, help="0 picks a free port (default: %(default)s)"
+        "--webhook-port", type=int, help="0 picks a free port (default: settings, K3S_DAAS_WEBHOOK_PORT, 9443)"
     )
     parser.set_defaults(run=run)
 
@@ -120,6 +123,7 @@ def env_file(stack: Stack) -> str:
         "K3S_DAAS_CHAIN_URL": stack.chain_url,
         "K3S_DAAS_CLUSTER_ID": stack.cluster_id,
         "K3S_DAAS_WEBHOOK_URL": stack.webhook.url,
+        "K3S_DAAS_WEBHOOK_CA": str(stack.webhook.ca_file),
         "K3S_DAAS_ADMIN_KEYSTORE": str(stack.admin_keystore),
         "K3S_DAAS_ADMIN_ADDRESS": stack.admin.address,
     }
@@ -167,6 +171,30 @@ def start_stack(settings: Settings, state_dir: Path, webhook_port: int, exits: c
         extra_apiserver_args=apiserver_webhook_args(webhook),
     )
     exits.callback(cluster.down, layout.control_plane)
+    kubectl = stack.Kubectl(running.kubectl, running.admin_kubeconfig)
+    progress("installing manifests/ (namespace, CRDs, RBAC) ...")
+    stack.install_base(kubectl)
+    identities = layout.state_dir / "identities"
+    marker = str(layout.state_dir)
+    progress("starting the webhook ...")
+    webhook_kubeconfig = stack.service_account_kubeconfig(
+        kubectl, running, "k3s-daas-webhook", identities / "webhook.kubeconfig"
+    )
+    started.append(
+        stack.start_webhook(
+            webhook, running, webhook_kubeconfig, DEFAULT_CLUSTER_ID, layout.logs / "webhook.log", marker
+        )
+    )
+    stack.install_admission(kubectl, webhook)
+    progress("starting the operator ...")
+    operator_kubeconfig = stack.service_account_kubeconfig(
+        kubectl, running, "k3s-daas-operator", identities / "operator.kubeconfig"
+    )
+    package_id = LocalnetClient(chain_url).package_id()
+    operator, _metrics_port = stack.start_operator(
+        operator_kubeconfig, chain_url, package_id, layout.logs / "operator.log", marker
+    )
+    started.append(operator)
     return Stack(running, chain_url, DEFAULT_CLUSTER_ID, webhook, admin, layout.admin_keystore, tuple(started))
 
 
@@ -180,7 +208,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     with contextlib.ExitStack() as exits:
         exits.callback(layout.env_file.unlink, missing_ok=True)
         try:
-            stack = start_stack(settings, layout.state_dir, args.webhook_port, exits)
+            webhook_port = settings.webhook.port if args.webhook_port is None else args.webhook_port
+            stack = start_stack(settings, layout.state_dir, webhook_port, exits)
             write_private(layout.env_file, env_file(stack).encode())
             print(f"ready. Try:\n  source {layout.env_file}", flush=True)
             print("  k3s-daas localnet info; kubectl get namespaces", flush=True)

@@ -17,6 +17,7 @@ import ssl
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from subprocess import DEVNULL, Popen
@@ -50,7 +51,15 @@ def _die_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def spawn(name: str, argv: list[str], log_path: Path, marker: str, *, tie_to_parent: bool) -> ManagedProcess:
+def spawn(
+    name: str,
+    argv: list[str],
+    log_path: Path,
+    marker: str,
+    *,
+    tie_to_parent: bool,
+    environment: Mapping[str, str] | None = None,
+) -> ManagedProcess:
     if marker not in " ".join(argv):
         raise ValueError(f"{name}: the marker must appear in the command line so stop() can verify the pid")
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,6 +70,7 @@ def spawn(name: str, argv: list[str], log_path: Path, marker: str, *, tie_to_par
             stdout=log,
             stderr=log,
             start_new_session=True,
+            env=environment,
             preexec_fn=_die_with_parent if tie_to_parent else None,
         )
     return ManagedProcess(name, child.pid, marker)
