@@ -39,7 +39,7 @@ COMMAND_MODULES: Final = {
     "join": "k3s_daas.credential.commands",
     "operator": "k3s_daas_operator.commands",
     "webhook": "k3s_daas_webhook.commands",
-    "bench": "k3s_daas_webhook.commands",
+    "bench": "k3s_daas.benchmark_commands",
     "attest": "k3s_daas.enclave.commands",
 }
 

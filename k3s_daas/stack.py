@@ -6,7 +6,6 @@ TokenRequest API), so they have exactly the RBAC of manifests/, as in a real ins
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import ssl
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from k3s_daas.controlplane.cluster import RunningCluster
-from k3s_daas.controlplane.kubeconfig import write_kubeconfig
+from k3s_daas.controlplane.kubeconfig import token_kubeconfig, write_kubeconfig
 from k3s_daas.controlplane.processes import ManagedProcess, free_loopback_port, spawn, wait_until_ready
 from k3s_daas.controlplane.webhook_wiring import (
     ADMISSION_MANIFEST,
@@ -86,18 +85,7 @@ def install_base(kubectl: Kubectl) -> None:
 def service_account_kubeconfig(kubectl: Kubectl, cluster: RunningCluster, account: str, path: Path) -> Path:
     """A kubeconfig that authenticates as ServiceAccount ``k3s-daas/<account>`` with a bound token."""
     token = kubectl("create", "token", account, "-n", PROJECT_NAMESPACE, f"--duration={IDENTITY_LIFETIME}").strip()
-    ca = base64.b64encode(cluster.ca_file.read_bytes()).decode()
-    write_kubeconfig(
-        path,
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "k3s-daas", "cluster": {"server": cluster.server, "certificate-authority-data": ca}}],
-            "users": [{"name": account, "user": {"token": token}}],
-            "contexts": [{"name": account, "context": {"cluster": "k3s-daas", "user": account}}],
-            "current-context": account,
-        },
-    )
+    write_kubeconfig(path, token_kubeconfig(cluster.server, cluster.ca_file.read_bytes(), token, account))
     return path
 
 

@@ -41,7 +41,12 @@ from k3s_daas.controlplane.processes import (
     stop,
     wait_until_ready,
 )
-from k3s_daas.controlplane.webhook_wiring import WebhookEndpoint, apiserver_webhook_args, prepare_webhook_endpoint
+from k3s_daas.controlplane.webhook_wiring import (
+    DEFAULT_CACHE_TTL,
+    WebhookEndpoint,
+    apiserver_webhook_args,
+    prepare_webhook_endpoint,
+)
 from k3s_daas.errors import UserError
 from k3s_daas.localnet.client import LocalnetClient
 from k3s_daas.settings import Settings
@@ -154,7 +159,15 @@ def _start_localnet(settings: Settings, layout: StackLayout, admin: Keypair, sta
     return f"http://{host}:{port}/graphql"
 
 
-def start_stack(settings: Settings, state_dir: Path, webhook_port: int, exits: contextlib.ExitStack) -> Stack:
+def start_stack(
+    settings: Settings,
+    state_dir: Path,
+    webhook_port: int,
+    exits: contextlib.ExitStack,
+    *,
+    cache_ttl: str = DEFAULT_CACHE_TTL,
+    extra_apiserver_args: tuple[str, ...] = (),
+) -> Stack:
     """Start every component; ``exits`` stops each of them, in reverse order, when it closes."""
     layout = StackLayout(state_dir)
     started: list[ManagedProcess] = []
@@ -168,7 +181,7 @@ def start_stack(settings: Settings, state_dir: Path, webhook_port: int, exits: c
         layout.control_plane,
         progress,
         tie_to_parent=True,
-        extra_apiserver_args=apiserver_webhook_args(webhook),
+        extra_apiserver_args=(*apiserver_webhook_args(webhook, cache_ttl), *extra_apiserver_args),
     )
     exits.callback(cluster.down, layout.control_plane)
     kubectl = stack.Kubectl(running.kubectl, running.admin_kubeconfig)

@@ -37,6 +37,18 @@ def client_certificate_kubeconfig(
     }
 
 
+def token_kubeconfig(server: str, ca_pem: bytes, token: str, user: str, cluster: str = "k3s-daas") -> dict[str, Any]:
+    """A kubeconfig whose user presents a bearer token (none when ``token`` is empty)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": cluster, "cluster": {"server": server, "certificate-authority-data": _b64(ca_pem)}}],
+        "users": [{"name": user, "user": {"token": token} if token else {}}],
+        "contexts": [{"name": f"{user}@{cluster}", "context": {"cluster": cluster, "user": user}}],
+        "current-context": f"{user}@{cluster}",
+    }
+
+
 def write_private(path: Path, content: bytes) -> None:
     """Write a file readable by its owner only, created that way (no window with wider permissions)."""
     path.parent.mkdir(parents=True, exist_ok=True)

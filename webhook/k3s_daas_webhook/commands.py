@@ -69,8 +69,9 @@ def register(subparsers: _Subparsers) -> None:
     )
     config.set_defaults(run=run_admission_config)
 
-    bench = subparsers.add_parser("bench", help="benchmarks (not tests)")
-    what = bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
+
+def register_benchmarks(what: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`bench authn` and `bench admission` (the `bench` command itself is k3s_daas.benchmark_commands)."""
     authn = what.add_parser(
         "authn",
         help="TokenReview throughput and latency: no-op baseline, cached and first-seen tokens",
