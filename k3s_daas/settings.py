@@ -159,6 +159,12 @@ class WebhookSettings:
     node_guard_policy: str = "k3s-daas-node-guard"
     """The node-guard ValidatingAdmissionPolicy whose list of admitted Node names the webhook keeps in
     line with the StakedNodes (manifests/41-). Empty: not maintained (env K3S_DAAS_WEBHOOK_NODE_GUARD_POLICY)."""
+    attestation_mode: str = "auto"
+    """Where /attestation documents come from: ``nitro`` (the AWS Nitro NSM device; refuse to start
+    without it), ``dev`` (development mode: no TEE, said in every response and metric) or ``auto``
+    (nitro when the NSM device exists, else dev) (env K3S_DAAS_WEBHOOK_ATTESTATION_MODE)."""
+    nsm_device: str = "/dev/nsm"
+    """The Nitro Security Module device (env K3S_DAAS_WEBHOOK_NSM_DEVICE)."""
 
 
 @dataclass(frozen=True)
@@ -239,6 +245,8 @@ class Settings:
                 "project_namespace": "WEBHOOK_PROJECT_NAMESPACE",
                 "static_nodes": "WEBHOOK_STATIC_NODES",
                 "node_guard_policy": "WEBHOOK_NODE_GUARD_POLICY",
+                "attestation_mode": "WEBHOOK_ATTESTATION_MODE",
+                "nsm_device": "WEBHOOK_NSM_DEVICE",
             },
         )
         return cls(control_plane=control_plane, chain=chain, localnet=localnet, operator=operator, webhook=webhook)

@@ -1,6 +1,7 @@
 """Chain access shared by the operator and the webhook (Sui GraphQL through pysui)."""
 
 from k3s_daas.chain.client import ChainClient
+from k3s_daas.chain.enclave import EnclaveConfig, RegisteredEnclave
 from k3s_daas.chain.errors import (
     ChainError,
     ChainMalformedAnswer,
@@ -31,7 +32,9 @@ __all__ = [
     "ChainQueryRejected",
     "ChainTransientError",
     "Deployment",
+    "EnclaveConfig",
     "EventPage",
+    "RegisteredEnclave",
     "Role",
     "SealToken",
     "StakeEntry",

@@ -25,6 +25,7 @@ from typing import Any, Final, TypeVar
 import aiohttp
 
 from k3s_daas.chain import queries
+from k3s_daas.chain.enclave import EnclaveConfig, RegisteredEnclave, parse_enclave, parse_enclave_config
 from k3s_daas.chain.errors import (
     ChainError,
     ChainMalformedAnswer,
@@ -425,6 +426,49 @@ class ChainClient:
 
         return await self._query(op, queries.OBJECTS_WITH_ENTRIES, variables, parse)
 
+    # --- the enclave module ----------------------------------------------------------------
+
+    async def enclave_config(self) -> EnclaveConfig:
+        """The package's shared ``EnclaveConfig``: the expected PCRs and the configuration version."""
+        op = "enclave_config"
+        type_ = f"{self.package_id}::enclave::EnclaveConfig"
+
+        def parse(data: Mapping[str, Any]) -> EnclaveConfig:
+            checkpoint = _checkpoint(data, op)
+            nodes, _ = _objects_page(data, op)
+            found = [contents for contents in (_typed_contents(node, type_, op) for node in nodes) if contents]
+            if not found:
+                raise ChainNotFound(
+                    f"no {type_} on chain: is the package id right, and published with the enclave module?",
+                    operation=op,
+                )
+            if len(found) > 1:
+                raise ChainMalformedAnswer(f"more than one {type_} on chain", operation=op)
+            ((version, contents),) = found
+            return parse_enclave_config(contents, version, checkpoint)
+
+        return await self._query(op, queries.OBJECTS_OF_TYPE, {"type": type_, "first": 2, "after": None}, parse)
+
+    async def enclaves(self) -> list[RegisteredEnclave]:
+        """Every registered ``Enclave``, current or outdated (they are never deleted), in id order."""
+        op = "enclaves"
+        type_ = f"{self.package_id}::enclave::Enclave"
+
+        def parse(data: Mapping[str, Any]) -> tuple[list[RegisteredEnclave], str | None]:
+            checkpoint = _checkpoint(data, op)
+            nodes, after = _objects_page(data, op)
+            typed = (_typed_contents(node, type_, op) for node in nodes)
+            return [parse_enclave(found[1], checkpoint) for found in typed if found is not None], after
+
+        enclaves: list[RegisteredEnclave] = []
+        after: str | None = None
+        while True:
+            variables = {"type": type_, "first": BATCH_SIZE, "after": after}
+            page, after = await self._query(op, queries.OBJECTS_OF_TYPE, variables, parse)
+            enclaves.extend(page)
+            if after is None:
+                return enclaves
+
     # --- events --------------------------------------------------------------------------
 
     async def events(
@@ -552,6 +596,19 @@ def _owned_page(data: Mapping[str, Any], op: str) -> tuple[list[str], str | None
     if not isinstance(after, str):
         raise ChainMalformedAnswer(f"{op}: hasNextPage without an endCursor", operation=op)
     return ids, after
+
+
+def _objects_page(data: Mapping[str, Any], op: str) -> tuple[list[Any], str | None]:
+    """The nodes of one ``objects`` page, and the cursor of the next page (None: last)."""
+    connection = _mapping(data.get("objects"), op, "objects")
+    nodes = _list(connection.get("nodes"), op, "nodes")
+    page = _mapping(connection.get("pageInfo"), op, "pageInfo")
+    if not page.get("hasNextPage"):
+        return nodes, None
+    after = page.get("endCursor")
+    if not isinstance(after, str):
+        raise ChainMalformedAnswer(f"{op}: hasNextPage without an endCursor", operation=op)
+    return nodes, after
 
 
 def _typed_contents(node: object, expected_type: str, op: str) -> tuple[int, Mapping[str, object]] | None:

@@ -92,3 +92,13 @@ query TableEntries($table: SuiAddress!, $first: Int, $after: String) {
   }
 }
 """
+
+OBJECTS_OF_TYPE: Final = """
+query ObjectsOfType($type: String!, $first: Int, $after: String) {
+  checkpoint { sequenceNumber }
+  objects(first: $first, after: $after, filter: {type: $type}) {
+    pageInfo { hasNextPage endCursor }
+    nodes { address version asMoveObject { contents { type { repr } json } } }
+  }
+}
+"""

@@ -10,6 +10,7 @@ Modules, one concept each:
 * ``keys``, ``bcs``: the in-memory enclave Ed25519 key and the Nautilus intent-message encoding;
 * ``nsm``, ``provider``, ``response``, ``remote``: getting documents from ``/dev/nsm``, the
   ``/attestation`` wire format, and checking a running webhook;
+* ``registration``: whether an attested key is registered on chain (``enclave::Enclave``);
 * ``commands``: ``k3s-daas attest verify``.
 
 See docs/enclave.md.

@@ -2,16 +2,18 @@
 
 The command sends a fresh nonce to ``URL/attestation``, then checks the document it gets back:
 signed by the NSM, chained to the AWS Nitro root (or, with ``--allow-dev``, to the development
-root), fresh, carrying the nonce, with the expected PCRs, binding an Ed25519 key. It prints what
-was verified and exits 0, or prints why not and exits 1.
-
-Not checked yet: that the bound key is the one registered on chain (``enclave::Enclave`` with the
-current ``EnclaveConfig`` version). The output says so.
+root), fresh, carrying the nonce, with the expected PCRs, binding an Ed25519 key. Then it checks
+the chain (``registration``): an ``enclave::Enclave`` holds that key under the ``EnclaveConfig``'s
+current version, whose PCR0-2 are the expected ones. A development document can never be
+registered on Sui, so with ``--allow-dev`` that check is skipped, and the output says so. It
+prints what was verified and exits 0, or prints why not and exits 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -20,17 +22,23 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from k3s_daas.chain.errors import ChainError
 from k3s_daas.enclave.attestation import DEFAULT_MAX_AGE_MS, Policy, VerifiedAttestation
 from k3s_daas.enclave.document import MAX_PCR_INDEX, PCR_LENGTHS
 from k3s_daas.enclave.errors import AttestationError
+from k3s_daas.enclave.registration import CONFIGURED_PCRS, Registration, read_registration
 from k3s_daas.enclave.remote import FetchError, fetch_attestation, verify_response
-from k3s_daas.settings import Settings
+from k3s_daas.settings import ChainSettings, Settings
 
 if TYPE_CHECKING:
     _Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 NONCE_BYTES = 32
-ONCHAIN_NOT_CHECKED = "not checked: the on-chain registration check is not implemented yet"
+ONCHAIN_SKIPPED_DEV = (
+    "skipped: this is a development attestation, which can never be registered on Sui "
+    "(load_nitro_attestation trusts only the AWS Nitro root)"
+)
+ONCHAIN_NOT_CHECKED = "not checked (--no-chain-check)"
 
 
 def pcr_argument(text: str) -> tuple[int, bytes]:
@@ -63,7 +71,8 @@ def register(subparsers: _Subparsers) -> None:
         description=(
             "Fetch the webhook's attestation document with a fresh nonce and verify it: COSE signature, "
             "certificate chain to the AWS Nitro Enclaves root G1, freshness, nonce, PCRs and the bound "
-            f"Ed25519 key. On-chain registration: {ONCHAIN_NOT_CHECKED}."
+            "Ed25519 key; then check on chain that an enclave::Enclave holds that key under the current "
+            "EnclaveConfig version, whose PCR0-2 are the expected ones."
         ),
     )
     verify.add_argument("--url", required=True, help="the webhook's base URL (or its /attestation URL)")
@@ -93,10 +102,50 @@ def register(subparsers: _Subparsers) -> None:
     verify.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="default: %(default)s")
     verify.add_argument("--cacert", type=Path, help="CA bundle for an https URL with a private CA")
     verify.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    chain = verify.add_argument_group("on-chain registration")
+    chain.add_argument("--chain-url", default=None, help="Sui GraphQL endpoint (default: the chain URL setting)")
+    chain.add_argument(
+        "--package-id", default=None, help="the K3s-DaaS Move package (default: the setting; a localnet names its own)"
+    )
+    chain.add_argument(
+        "--no-chain-check", action="store_true", help="do not check the registration (only to inspect a document)"
+    )
     verify.set_defaults(run=run_verify)
 
 
-def _text_report(verified: VerifiedAttestation, checked: list[int], now_ms: int) -> list[str]:
+@dataclasses.dataclass(frozen=True, slots=True)
+class OnChain:
+    """What the command says about the registration: a status, and the registration when found."""
+
+    status: str
+    """``registered``, ``skipped_dev_mode`` or ``not_checked``."""
+    message: str
+    registration: Registration | None = None
+
+
+def _chain_settings(args: argparse.Namespace, settings: Settings) -> ChainSettings:
+    chain = settings.chain
+    return dataclasses.replace(
+        chain,
+        url=args.chain_url or chain.url,
+        package_id=chain.package_id if args.package_id is None else args.package_id,
+    )
+
+
+def _onchain(args: argparse.Namespace, settings: Settings, verified: VerifiedAttestation) -> OnChain:
+    if verified.dev_mode:
+        # Only reached with --allow-dev: the verifier refuses development documents otherwise.
+        return OnChain("skipped_dev_mode", ONCHAIN_SKIPPED_DEV)
+    if args.no_chain_check:
+        return OnChain("not_checked", ONCHAIN_NOT_CHECKED)
+    assert verified.public_key is not None  # the policy requires a bound key
+    # The document's PCR0-2 passed every --pcr given, so the chain must expect exactly these.
+    expected = {index: value for index, value in verified.pcrs.items() if index in CONFIGURED_PCRS}
+    registration = asyncio.run(read_registration(_chain_settings(args, settings), verified.public_key, expected))
+    return OnChain("registered", f"verified: {registration.describe()}", registration)
+
+
+def _text_report(verified: VerifiedAttestation, checked: list[int], now_ms: int, onchain: OnChain) -> list[str]:
     document = verified.document
     when = dt.datetime.fromtimestamp(document.timestamp_ms / 1000, dt.UTC).isoformat(timespec="milliseconds")
     lines = []
@@ -112,12 +161,11 @@ def _text_report(verified: VerifiedAttestation, checked: list[int], now_ms: int)
     for index in sorted(document.pcrs):
         mark = "expected" if index in checked else "not checked"
         lines.append(f"  PCR{index:<2}       {document.pcrs[index].hex()} ({mark})")
-    lines.append(f"on-chain registration: {ONCHAIN_NOT_CHECKED}")
+    lines.append(f"on-chain registration: {onchain.message}")
     return lines
 
 
 def run_verify(args: argparse.Namespace, settings: Settings) -> int:
-    del settings  # the on-chain check will read the chain settings
     expected = dict(args.pcr)
     if not expected and not args.no_pcr_check:
         print("k3s-daas: error: give the expected PCRs (--pcr N=HEX) or --no-pcr-check", file=sys.stderr)
@@ -128,17 +176,28 @@ def run_verify(args: argparse.Namespace, settings: Settings) -> int:
     try:
         response = fetch_attestation(args.url, nonce=nonce, timeout_s=args.timeout, cafile=args.cacert)
         verified = verify_response(response, policy, now_ms=now_ms)
-    except (AttestationError, FetchError) as error:
+        onchain = _onchain(args, settings, verified)
+    except (AttestationError, FetchError, ChainError) as error:
         if args.json:
-            reason = error.reason if isinstance(error, AttestationError) else "fetch_failed"
+            reason = _reason(error)
             print(json.dumps({"verified": False, "reason": reason, "error": str(error)}))
             return 1
         raise
     if args.json:
         report: dict[str, Any] = {"verified": True, **verified.to_json()}
         report["pcrs_checked"] = sorted(expected)
-        report["onchain"] = "not_checked"
+        report["onchain"] = onchain.status
+        if onchain.registration is not None:
+            report["registration"] = onchain.registration.to_json()
         print(json.dumps(report))
     else:
-        print("\n".join(_text_report(verified, sorted(expected), now_ms)))
+        print("\n".join(_text_report(verified, sorted(expected), now_ms, onchain)))
     return 0
+
+
+def _reason(error: AttestationError | FetchError | ChainError) -> str:
+    if isinstance(error, AttestationError):
+        return error.reason
+    if isinstance(error, ChainError):
+        return "chain_error"
+    return "fetch_failed"

@@ -8,7 +8,8 @@ of the wrong enclave".
 Sui's native verifier (``sui::nitro_attestation::load_nitro_attestation``) has two failure codes:
 ``EParseError`` for everything :class:`MalformedAttestation` covers and ``EVerifyError`` for the
 signature and certificate checks (:class:`AttestationVerifyError` and its subclasses). The policy
-checks after that (freshness, nonce, PCRs, public key) are the caller's own.
+checks after that (freshness, nonce, PCRs, public key) are the caller's own, and so is the last
+one a verifier makes: that the attested key is registered on chain (:class:`RegistrationError`).
 """
 
 from __future__ import annotations
@@ -22,12 +23,16 @@ __all__ = [
     "AttestationVerifyError",
     "CertificateChainInvalid",
     "CertificateNotValidAtTime",
+    "ConfigPcrMismatch",
     "DevModeNotAllowed",
     "EnclaveSignatureError",
     "MalformedAttestation",
     "MissingPublicKey",
     "NonceMismatch",
+    "NotConfigured",
+    "OutdatedRegistration",
     "PcrMismatch",
+    "RegistrationError",
     "SignatureInvalid",
     "StaleAttestation",
     "UntrustedRoot",
@@ -104,6 +109,30 @@ class MissingPublicKey(AttestationError):
     """The document binds no public key (or not an Ed25519 one), so it attests no enclave key."""
 
     reason = "missing_public_key"
+
+
+class RegistrationError(AttestationError):
+    """The attested enclave key is not registered on chain (no ``enclave::Enclave`` holds it)."""
+
+    reason = "not_registered"
+
+
+class OutdatedRegistration(RegistrationError):
+    """The key is registered, but under a configuration version the PCRs have since replaced."""
+
+    reason = "registration_outdated"
+
+
+class ConfigPcrMismatch(RegistrationError):
+    """The chain's ``EnclaveConfig`` expects other PCRs than the verifier does."""
+
+    reason = "config_pcr_mismatch"
+
+
+class NotConfigured(RegistrationError):
+    """The chain's ``EnclaveConfig`` has no PCRs yet (version 0): no enclave can be registered."""
+
+    reason = "chain_not_configured"
 
 
 class EnclaveSignatureError(UserError):

@@ -3,18 +3,35 @@
 The choice is made once, at start, and never silently: in an enclave the NSM device exists and is
 used; elsewhere the server refuses to start unless development mode was asked for, and then every
 response says ``dev_mode: true`` (see ``response``).
+
+The webhook's setting (``provider_for_mode``) names the choice: ``nitro`` (the NSM or refuse to
+start), ``dev`` (development mode even where an NSM exists) or ``auto`` (the NSM when the device
+exists, development mode otherwise, which the server then announces everywhere).
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Final, Protocol
 
 from k3s_daas.enclave.devmode import DevAttestor
 from k3s_daas.enclave.keys import EnclaveKey
 from k3s_daas.enclave.nsm import NsmDevice, NsmError
 from k3s_daas.enclave.response import AttestationResponse
 
-__all__ = ["AttestationProvider", "DevProvider", "NitroProvider", "attestation_response", "select_provider"]
+__all__ = [
+    "ATTESTATION_MODES",
+    "AttestationProvider",
+    "DevProvider",
+    "NitroProvider",
+    "attestation_response",
+    "provider_for_mode",
+    "select_provider",
+]
+
+MODE_AUTO: Final = "auto"
+MODE_NITRO: Final = "nitro"
+MODE_DEV: Final = "dev"
+ATTESTATION_MODES: Final = (MODE_AUTO, MODE_NITRO, MODE_DEV)
 
 
 class AttestationProvider(Protocol):
@@ -59,6 +76,15 @@ def select_provider(*, allow_dev: bool, device: NsmDevice | None = None) -> Atte
         "no NSM device (/dev/nsm): this is not an AWS Nitro enclave. Start in development mode explicitly "
         "to serve development attestations, which attest nothing."
     )
+
+
+def provider_for_mode(mode: str, device: NsmDevice | None = None) -> AttestationProvider:
+    """The provider a configured mode (``ATTESTATION_MODES``) asks for; refuses what cannot be had."""
+    if mode == MODE_DEV:
+        return DevProvider()
+    if mode in (MODE_NITRO, MODE_AUTO):
+        return select_provider(allow_dev=mode == MODE_AUTO, device=device)
+    raise ValueError(f"attestation mode {mode!r} is not one of {', '.join(ATTESTATION_MODES)}")
 
 
 def attestation_response(

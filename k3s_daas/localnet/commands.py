@@ -18,11 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from k3s_daas.enclave.errors import MalformedAttestation
+from k3s_daas.enclave.response import AttestationResponse
 from k3s_daas.errors import UserError
 from k3s_daas.localnet.client import LocalnetClient, LocalnetError
 from k3s_daas.localnet.clock import wall_clock_ms
 from k3s_daas.localnet.move import MoveTypeError, canonical_address
-from k3s_daas.localnet.package import GATEWAY, STAKING
+from k3s_daas.localnet.package import ENCLAVE, GATEWAY, STAKING
 from k3s_daas.localnet.server import LocalnetApp
 from k3s_daas.localnet.store import Store
 from k3s_daas.settings import Settings
@@ -101,12 +103,49 @@ def register(subparsers: _Subparsers) -> None:
     response.add_argument("--body-digest", default="", metavar="HEX", help="hex bytes (default: empty)")
     response.set_defaults(run=run_store_response)
 
+    _register_enclave_calls(actions)
+
     clock = actions.add_parser(
         "advance-clock", help="move the chain clock forward (server needs --allow-clock-control)"
     )
     _add_url(clock)
     clock.add_argument("--ms", required=True, type=_u64, metavar="N")
     clock.set_defaults(run=run_advance_clock)
+
+
+def _register_enclave_calls(actions: _Subparsers) -> None:
+    pcrs = _call_parser(
+        actions, "update-pcrs", "enclave::update_pcrs (needs the AdminCap): the expected enclave image's PCR0-2"
+    )
+    for index, what in enumerate(("image", "kernel", "application")):
+        pcrs.add_argument(
+            f"--pcr{index}", required=True, type=_hex, metavar="HEX", help=f"PCR{index} ({what}), 48 bytes (SHA-384)"
+        )
+    pcrs.set_defaults(run=run_update_pcrs)
+
+    register = _call_parser(
+        actions,
+        "register-enclave",
+        "enclave::register_enclave: register the enclave key an AWS Nitro attestation document binds",
+    )
+    register.add_argument(
+        "--document-file",
+        required=True,
+        type=Path,
+        metavar="FILE",
+        help="the attestation document: raw COSE_Sign1 bytes, their hex, or a webhook's /attestation JSON answer",
+    )
+    register.set_defaults(run=run_register_enclave)
+
+    record = _call_parser(
+        actions, "record-message", "enclave::record_message: record a message a registered enclave signed"
+    )
+    record.add_argument("--enclave", required=True, type=_object_id, metavar="ID", help="the Enclave object")
+    record.add_argument("--intent", required=True, type=_u8, metavar="N", help="the payload type (u8)")
+    record.add_argument("--timestamp-ms", required=True, type=_u64, metavar="N")
+    record.add_argument("--payload", required=True, type=_hex, metavar="HEX", help="the payload's BCS bytes")
+    record.add_argument("--signature", required=True, type=_hex, metavar="HEX", help="the Ed25519 signature")
+    record.set_defaults(run=run_record_message)
 
 
 def _register_serve(actions: _Subparsers) -> None:
@@ -154,6 +193,20 @@ def _object_id(text: str) -> str:
         return canonical_address(text)
     except MoveTypeError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a Sui object id (0x followed by hex digits)") from None
+
+
+def _hex(text: str) -> bytes:
+    try:
+        return bytes.fromhex(text.strip().removeprefix("0x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not hex") from None
+
+
+def _u8(text: str) -> int:
+    value = _u64(text)
+    if value > 255:
+        raise argparse.ArgumentTypeError(f"{text} is out of range (0 to 255)")
+    return value
 
 
 def _u64(text: str) -> int:
@@ -294,6 +347,55 @@ def run_store_response(args: argparse.Namespace, settings: Settings) -> int:
         "body": args.body,
     }
     return _print(client.call(sender, GATEWAY, "store_k8s_response", arguments))
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def run_update_pcrs(args: argparse.Namespace, settings: Settings) -> int:
+    sender = _sender(args)
+    client = _client(args, settings)
+    arguments = {"cap": _admin_cap(client, sender, "update-pcrs")}
+    arguments |= {f"pcr{index}": _b64(getattr(args, f"pcr{index}")) for index in range(3)}
+    return _print(client.call(sender, ENCLAVE, "update_pcrs", arguments))
+
+
+def run_register_enclave(args: argparse.Namespace, settings: Settings) -> int:
+    sender = _sender(args)
+    document = read_document_file(args.document_file)
+    return _print(_client(args, settings).call(sender, ENCLAVE, "register_enclave", {"document": _b64(document)}))
+
+
+def run_record_message(args: argparse.Namespace, settings: Settings) -> int:
+    sender = _sender(args)
+    arguments = {
+        "enclave": args.enclave,
+        "intent": args.intent,
+        "timestamp_ms": args.timestamp_ms,
+        "payload": _b64(args.payload),
+        "signature": _b64(args.signature),
+    }
+    return _print(_client(args, settings).call(sender, ENCLAVE, "record_message", arguments))
+
+
+def read_document_file(path: Path) -> bytes:
+    """An attestation document from a file: raw bytes, their hex, or a JSON ``/attestation`` answer."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise UserError(f"cannot read {path}: {error.strerror}") from None
+    text = data.strip()
+    if text.startswith(b"{"):
+        try:
+            return AttestationResponse.from_json_bytes(text).document
+        except MalformedAttestation as error:
+            raise UserError(f"{path}: {error}") from None
+    try:
+        # A CBOR COSE_Sign1 starts with byte 0x84 or 0xd2, never with an ASCII hex digit.
+        return bytes.fromhex(text.decode("ascii").removeprefix("0x"))
+    except (UnicodeDecodeError, ValueError):
+        return data
 
 
 def run_advance_clock(args: argparse.Namespace, settings: Settings) -> int:

@@ -28,12 +28,18 @@ from k3s_daas.localnet.move import (
 
 STAKING: Final = "staking"
 GATEWAY: Final = "k8s_gateway"
-MODULES: Final = (GATEWAY, STAKING)
+ENCLAVE: Final = "enclave"
+MODULES: Final = (ENCLAVE, GATEWAY, STAKING)
+# The Sui framework module whose native ``load_nitro_attestation`` ``register_enclave`` relies on.
+NITRO_ATTESTATION: Final = "nitro_attestation"
 
 DEFAULT_COOLDOWN_MS: Final = 86_400_000
 MAX_TOKEN_LIFETIME_MS: Final = 31_536_000_000
 MAX_PERMISSION_BYTES: Final = 128
 REQUEST_METHODS: Final = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+PCR_LENGTH: Final = 48
+ENCLAVE_PUBLIC_KEY_LENGTH: Final = 32
+MAX_ATTESTATION_AGE_MS: Final = 300_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +71,16 @@ ABORTS: Final = {
         AbortCode(GATEWAY, 107, "EInvalidRequest"),
         AbortCode(GATEWAY, 108, "EUnknownRequest"),
         AbortCode(GATEWAY, 109, "EResponseExists"),
+        AbortCode(ENCLAVE, 200, "ENotConfigured"),
+        AbortCode(ENCLAVE, 201, "EInvalidPcr"),
+        AbortCode(ENCLAVE, 202, "ENoPublicKey"),
+        AbortCode(ENCLAVE, 203, "EInvalidPublicKey"),
+        AbortCode(ENCLAVE, 204, "EPcrMismatch"),
+        AbortCode(ENCLAVE, 205, "EStaleAttestation"),
+        AbortCode(ENCLAVE, 206, "EOutdatedEnclave"),
+        AbortCode(ENCLAVE, 207, "EInvalidSignature"),
+        AbortCode(NITRO_ATTESTATION, 1, "EParseError"),
+        AbortCode(NITRO_ATTESTATION, 2, "EVerifyError"),
     )
 }
 
@@ -115,12 +131,21 @@ class Package:
     def k8s_response(self) -> TypeTag:
         return self.type(GATEWAY, "K8sResponse")
 
+    @property
+    def enclave_config(self) -> TypeTag:
+        return self.type(ENCLAVE, "EnclaveConfig")
+
+    @property
+    def enclave(self) -> TypeTag:
+        return self.type(ENCLAVE, "Enclave")
+
     def event(self, module: str, name: str) -> TypeTag:
         return self.type(module, name)
 
     def _structs(self) -> dict[tuple[str, str, str], Fields]:
         pkg = self.package_id
         strings = TypeTag.vector(STRING_TYPE)
+        byte_vector = TypeTag.vector(U8)
         stake_entry = TypeTag.struct(pkg, STAKING, "StakeEntry")
         token_entry = TypeTag.struct(pkg, GATEWAY, "TokenEntry")
         response = TypeTag.struct(pkg, GATEWAY, "K8sResponse")
@@ -223,6 +248,41 @@ class Package:
                 ("request_id", U64),
                 ("status_code", U16),
                 ("body_digest", TypeTag.vector(U8)),
+            ),
+            (ENCLAVE, "EnclaveConfig"): (
+                ("id", UID_TYPE),
+                ("pcr0", byte_vector),
+                ("pcr1", byte_vector),
+                ("pcr2", byte_vector),
+                ("version", U64),
+            ),
+            (ENCLAVE, "Enclave"): (
+                ("id", UID_TYPE),
+                ("public_key", byte_vector),
+                ("config_version", U64),
+                ("attested_at_ms", U64),
+                ("registered_at_ms", U64),
+                ("owner", ADDRESS),
+            ),
+            (ENCLAVE, "PcrsUpdated"): (
+                ("version", U64),
+                ("pcr0", byte_vector),
+                ("pcr1", byte_vector),
+                ("pcr2", byte_vector),
+            ),
+            (ENCLAVE, "EnclaveRegistered"): (
+                ("enclave_id", ID_TYPE),
+                ("owner", ADDRESS),
+                ("public_key", byte_vector),
+                ("config_version", U64),
+                ("attested_at_ms", U64),
+            ),
+            (ENCLAVE, "MessageRecorded"): (
+                ("enclave_id", ID_TYPE),
+                ("sender", ADDRESS),
+                ("intent", U8),
+                ("timestamp_ms", U64),
+                ("payload", byte_vector),
             ),
         }
         return {(pkg, module, name): fields for (module, name), fields in structs.items()}

@@ -173,6 +173,7 @@ class LocalnetApp:
                 "packageId": deployment.package.package_id,
                 "stakingPoolId": deployment.pool_id,
                 "gatewayId": deployment.gateway_id,
+                "enclaveConfigId": deployment.enclave_config_id,
                 "admin": deployment.admin,
                 "clockMs": now,
                 "clockControl": self.allow_clock_control,

@@ -87,6 +87,9 @@ class Deployment:
     pool_id: str
     gateway_id: str
     admin: str
+    enclave_config_id: str = ""
+    """The shared ``enclave::EnclaveConfig``; empty only on a chain created before the enclave
+    module, until ``Store.initialise`` adds it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from typing import Final
 from k3s_daas.errors import UserError
 from k3s_daas.localnet.move import TypeTag, address_bytes, base58, blake2b256, canonical_address
 from k3s_daas.localnet.package import Package
-from k3s_daas.localnet.semantics import execute, genesis
+from k3s_daas.localnet.semantics import add_enclave_module, execute, genesis
 from k3s_daas.localnet.state import (
     Call,
     ChangeKind,
@@ -535,6 +535,9 @@ class Store:
                     raise StoreError(
                         f"{self.path} was created for admin {info.deployment.admin}, not {canonical_address(admin)}"
                     )
+                if not info.deployment.enclave_config_id:
+                    self._add_enclave_module(conn, info, timestamp_ms)
+                    info = self._info(conn)
                 return info
             if admin is None:
                 raise StoreError(f"{self.path} holds no chain yet: give --admin ADDRESS to create one")
@@ -550,6 +553,7 @@ class Store:
                 "package_id": deployment.package.package_id,
                 "pool_id": deployment.pool_id,
                 "gateway_id": deployment.gateway_id,
+                "enclave_config_id": deployment.enclave_config_id,
                 "admin": deployment.admin,
                 "genesis_timestamp_ms": str(timestamp_ms),
                 "clock_offset_ms": "0",
@@ -560,6 +564,33 @@ class Store:
             )
             self._record(conn, transaction, None, created.effects, deployment.package)
             return self._info(conn)
+
+    def _add_enclave_module(self, conn: sqlite3.Connection, info: ChainInfo, timestamp_ms: int) -> None:
+        """A chain created before the ``enclave`` module gets it (and its EnclaveConfig) in one
+        system transaction, like genesis: every id and object it had stays as it was."""
+        package = info.deployment.package
+        package_object = _Reader(conn).get_object(package.package_id)
+        if package_object is None:
+            raise StoreError(f"{self.path} has no package object {package.package_id}")
+        last = conn.execute(
+            "SELECT seq, checkpoint_digest, timestamp_ms, lamport_version FROM transactions ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        digest = secrets.token_bytes(32)
+        effects = add_enclave_module(package_object, package, digest, package_object.version + 1)
+        transaction = StoredTransaction(
+            last["seq"] + 1,
+            base58(digest),
+            base58(blake2b256(last["checkpoint_digest"].encode(), digest)),
+            None,
+            None,
+            None,
+            None,
+            max(timestamp_ms, last["timestamp_ms"]),
+            effects.lamport_version,
+        )
+        self._record(conn, transaction, None, effects, package)
+        (config,) = [change.object_id for change in effects.changes if change.kind is ChangeKind.CREATED]
+        conn.execute("INSERT INTO meta (key, value) VALUES ('enclave_config_id', ?)", (config,))
 
     def info(self) -> ChainInfo:
         with closing(self._connect()) as conn:
@@ -576,6 +607,7 @@ class Store:
             pool_id=meta["pool_id"],
             gateway_id=meta["gateway_id"],
             admin=meta["admin"],
+            enclave_config_id=meta.get("enclave_config_id", ""),
         )
         return ChainInfo(meta["chain_identifier"], deployment, int(meta["genesis_timestamp_ms"]))
 

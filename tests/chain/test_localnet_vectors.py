@@ -1,4 +1,5 @@
-"""Every scenario vector (contracts/vectors/*.json) replayed on localnet.
+"""Every scenario vector (contracts/vectors/*.json and contracts/vectors/enclave/*.json) replayed
+on localnet.
 
 1. Through the pure semantics and the store, with the vectors' own actor addresses and times:
    events, abort codes and state must be exactly the vector's; an abort changes nothing.
@@ -10,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from typing import Any
 
 import pytest
@@ -22,14 +24,22 @@ from k3s_daas.localnet.client import LocalnetError
 from k3s_daas.localnet.state import Call, MoveAbort
 from k3s_daas.localnet.store import PageRequest, Store
 
-VECTORS = vr.load_vectors()
+TOP_LEVEL_VECTORS = vr.load_vectors()
+ENCLAVE_VECTORS = vr.load_vectors(vr.ENCLAVE_VECTOR_DIR)
+VECTORS = TOP_LEVEL_VECTORS + ENCLAVE_VECTORS
 IDS = [v["name"] for v in VECTORS]
 
 
 def test_every_vector_file_is_replayed() -> None:
-    assert len(VECTORS) >= 13
-    calls = {step["call"] for vector in VECTORS for step in vector["steps"]}
-    assert len(calls) == 10, calls  # the ten entry functions all appear
+    assert len(TOP_LEVEL_VECTORS) >= 13
+    calls = {step["call"] for vector in TOP_LEVEL_VECTORS for step in vector["steps"]}
+    assert len(calls) == 10, calls  # the ten staking and gateway entry functions all appear
+    assert len(ENCLAVE_VECTORS) >= 2
+    enclave_calls = {step["call"] for vector in ENCLAVE_VECTORS for step in vector["steps"]}
+    assert enclave_calls == {"enclave::update_pcrs", "enclave::register_enclave", "enclave::record_message"}
+    # Every vector file, in every directory, is one of the replayed ones; names are unique.
+    files = {path.stem for path in vr.VECTOR_DIR.rglob("*.json")}
+    assert files == set(IDS) and len(IDS) == len(set(IDS))
 
 
 def _admin_cap(store: Store, admin: str) -> str:
@@ -76,7 +86,8 @@ async def test_vector_over_http_signed_then_read_back(vector: dict[str, Any], st
     names = vr.Names.of(vector, {name: keys[name].address for name in vector["actors"]})
     writer = net.writer()
     cap = writer.admin_cap(keys["admin"].address)
-    state = vr.graphql_state(writer.graphql, net.info.deployment.pool_id, net.info.deployment.gateway_id)
+    deployment = net.info.deployment
+    state = vr.graphql_state(writer.graphql, deployment.pool_id, deployment.gateway_id, deployment.enclave_config_id)
     emitted: list[dict[str, Any]] = []
     for step in vector["steps"]:
         module, function = vr.split_call(step)
@@ -113,6 +124,7 @@ async def _read_back(net: Any, names: vr.Names, emitted: list[dict[str, Any]]) -
     truth = vr.view_state(net.store.read)
     records = [v for k, v in names.ids.items() if k.endswith("record")]
     tokens = [v for k, v in names.ids.items() if k.endswith("token")]
+    enclaves = {v for k, v in names.ids.items() if "enclave" in k}
 
     async with await ChainClient.connect(net.chain_settings(), ChainMetrics()) as chain:
         live = await chain.get_stake_records(records)
@@ -140,6 +152,22 @@ async def _read_back(net: Any, names: vr.Names, emitted: list[dict[str, Any]]) -
             if not page.has_more:
                 break
         assert read == emitted
+        # The enclave module's shared objects, through the typed reads.
+        config = await chain.enclave_config()
+        assert config.object_id == net.info.deployment.enclave_config_id
+        as_vector = {"version": config.version, **{f"pcr{i}": pcr.hex() for i, pcr in config.pcrs.items()}}
+        assert as_vector == truth.enclave_config()
+        registered = {enclave.object_id: enclave for enclave in await chain.enclaves()}
+        assert set(registered) == enclaves
+        for enclave_id, enclave in registered.items():
+            expected_enclave = truth.enclave(enclave_id)
+            assert expected_enclave is not None
+            assert enclave.public_key.hex() == expected_enclave["public_key"]
+            assert (enclave.config_version, enclave.attested_at_ms) == (
+                expected_enclave["config_version"],
+                expected_enclave["attested_at_ms"],
+            )
+            assert enclave.current(config) == (enclave.config_version == config.version)
 
     from pysui.sui.sui_common import sui_commands as cmd
 
@@ -152,6 +180,15 @@ async def _read_back(net: Any, names: vr.Names, emitted: list[dict[str, Any]]) -
             assert obj["objectType"] == f"{package.package_id}::staking::StakeRecord"
             assert obj["owner"]["address"] == stake.owner
             assert obj["json"]["amount"] == str(stake.staked_amount_mist)
+        for enclave_id in enclaves:
+            result = await client.execute(command=cmd.GetObject(object_id=enclave_id))
+            assert result.is_ok(), result.result_string
+            obj = result.result_data.to_dict()
+            assert obj["objectType"] == f"{package.package_id}::enclave::Enclave"
+            assert base64.b64decode(obj["json"]["public_key"]).hex() == truth.enclave(enclave_id)["public_key"]
+        config_object = await client.execute(command=cmd.GetObject(object_id=net.info.deployment.enclave_config_id))
+        assert config_object.is_ok(), config_object.result_string
+        assert int(config_object.result_data.to_dict()["json"]["version"]) == truth.enclave_config()["version"]
         pool = await client.execute(command=cmd.GetObject(object_id=net.info.deployment.pool_id))
         assert pool.is_ok(), pool.result_string
         assert int(pool.result_data.to_dict()["json"]["balance"]) == truth.pool_balance()

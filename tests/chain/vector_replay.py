@@ -1,4 +1,5 @@
-"""Replaying contracts/vectors/*.json (format: contracts/vectors/README.md) against localnet.
+"""Replaying contracts/vectors/*.json and contracts/vectors/enclave/*.json (format:
+contracts/vectors/README.md) against localnet.
 
 The vectors speak in names (actors, bound objects, unknown ids) and plain JSON values; this
 module maps them to chain arguments and maps what the chain answers back to vector form, so a
@@ -19,6 +20,8 @@ from k3s_daas.localnet.package import Package
 from k3s_daas.localnet.store import ReadView
 
 VECTOR_DIR = Path(__file__).resolve().parents[2] / "contracts" / "vectors"
+# The enclave module's vectors, one directory down (contracts/vectors/README.md, "Subdirectories").
+ENCLAVE_VECTOR_DIR = VECTOR_DIR / "enclave"
 FORMAT = "k3s-daas/chain-vector@1"
 
 # Entry functions whose Move signature takes the sender's AdminCap (implicit in the vectors).
@@ -27,12 +30,14 @@ NEEDS_CAP = {
     ("staking", "set_cooldown"),
     ("k8s_gateway", "admin_revoke_seal_token"),
     ("k8s_gateway", "store_k8s_response"),
+    ("enclave", "update_pcrs"),
 }
 
 
-def load_vectors() -> list[dict[str, Any]]:
+def load_vectors(directory: Path = VECTOR_DIR) -> list[dict[str, Any]]:
+    """The vectors of one directory (the top level by default, as before the enclave module)."""
     vectors = []
-    for path in sorted(VECTOR_DIR.glob("*.json")):
+    for path in sorted(directory.glob("*.json")):
         vector = json.loads(path.read_text(encoding="utf-8"))
         assert vector["format"] == FORMAT, path
         assert vector["name"] == path.stem, path
@@ -46,6 +51,7 @@ class Names:
 
     actors: dict[str, str]
     ids: dict[str, str] = field(default_factory=dict)
+    documents: dict[str, bytes] = field(default_factory=dict)
 
     @classmethod
     def of(cls, vector: Mapping[str, Any], actors: Mapping[str, str] | None = None) -> Names:
@@ -53,6 +59,8 @@ class Names:
         names = cls({name: canonical_address(chosen[name]) for name in vector["actors"]})
         for name, value in vector.get("unknown_ids", {}).items():
             names.ids[name] = canonical_address(value)
+        for name, value in vector.get("documents", {}).items():
+            names.documents[name] = bytes.fromhex(value)
         return names
 
     def id(self, name: str) -> str:
@@ -85,7 +93,19 @@ def call_arguments(step: Mapping[str, Any], names: Names, cap: str | None) -> di
     elif function in ("revoke_seal_token", "admin_revoke_seal_token"):
         out = {**args, "token_id": names.id(args["token_id"])}
     elif function == "store_k8s_response":
-        out = {**args, "body_digest": base64.b64encode(bytes.fromhex(args["body_digest"])).decode()}
+        out = {**args, "body_digest": _b64_of_hex(args["body_digest"])}
+    elif function == "update_pcrs":
+        out = {name: _b64_of_hex(value) for name, value in args.items()}
+    elif function == "register_enclave":
+        # Localnet runs load_nitro_attestation inside the call: it takes the document's bytes.
+        out = {"document": base64.b64encode(names.documents[args["document"]]).decode()}
+    elif function == "record_message":
+        out = {
+            **args,
+            "enclave": names.id(args["enclave"]),
+            "payload": _b64_of_hex(args["payload"]),
+            "signature": _b64_of_hex(args["signature"]),
+        }
     else:
         out = dict(args)
     if (module, function) in NEEDS_CAP:
@@ -94,11 +114,15 @@ def call_arguments(step: Mapping[str, Any], names: Names, cap: str | None) -> di
     return out
 
 
+def _b64_of_hex(text: str) -> str:
+    return base64.b64encode(bytes.fromhex(text)).decode()
+
+
 def bind(step: Mapping[str, Any], events: list[tuple[str, Mapping[str, Any]]], names: Names) -> None:
-    """Record the id of the object a successful stake / issue created under the step's name."""
+    """Record the id of the object a successful stake / issue / registration created under the step's name."""
     if "bind" not in step:
         return
-    key = {"stake": "record_id", "issue_seal_token": "token_id"}[split_call(step)[1]]
+    key = {"stake": "record_id", "issue_seal_token": "token_id", "register_enclave": "enclave_id"}[split_call(step)[1]]
     (fields,) = [f for _t, f in events if key in f]
     names.ids[step["bind"]] = str(fields[key])
 
@@ -143,6 +167,10 @@ class ChainState:
     token: Callable[[str], tuple[bool, int] | None]
     next_request_id: Callable[[], int]
     response: Callable[[int], tuple[int, str, str] | None]
+    enclave_config: Callable[[], dict[str, Any]]
+    """``{"version", "pcr0", "pcr1", "pcr2"}`` in vector form."""
+    enclave: Callable[[str], dict[str, Any] | None]
+    """``{"public_key", "config_version", "attested_at_ms"}`` of an Enclave, in vector form."""
 
 
 def state_mismatches(expected: Mapping[str, Any], state: ChainState, names: Names) -> list[str]:
@@ -165,7 +193,25 @@ def state_mismatches(expected: Mapping[str, Any], state: ChainState, names: Name
     for request_id, want in expected.get("responses", {}).items():
         wanted = None if want is None else (want["status_code"], want["body_digest"], want["body"])
         check(f"response {request_id}", state.response(int(request_id)), wanted)
+    if "enclave_config" in expected:
+        check("enclave config", state.enclave_config(), expected["enclave_config"])
+    for enclave, want in expected.get("enclaves", {}).items():
+        check(f"enclave {enclave}", state.enclave(names.id(enclave)), want)
     return wrong
+
+
+def enclave_config_in_vector_form(contents: Mapping[str, Any]) -> dict[str, Any]:
+    """An ``EnclaveConfig``'s Move JSON (vector<u8> as Base64, u64 as strings) as a vector states it."""
+    pcrs = {name: base64.b64decode(contents[name]).hex() for name in ("pcr0", "pcr1", "pcr2")}
+    return {"version": int(contents["version"]), **pcrs}
+
+
+def enclave_in_vector_form(contents: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "public_key": base64.b64decode(contents["public_key"]).hex(),
+        "config_version": int(contents["config_version"]),
+        "attested_at_ms": int(contents["attested_at_ms"]),
+    }
 
 
 def view_state(view_of: Callable[[], Any]) -> ChainState:
@@ -181,6 +227,16 @@ def view_state(view_of: Callable[[], Any]) -> ChainState:
         with view_of() as view:
             stored = view.get_object(view.info.deployment.gateway_id)
             return dict(stored.state.contents)
+
+    def enclave_config() -> dict[str, Any]:
+        with view_of() as view:
+            stored = view.get_object(view.info.deployment.enclave_config_id)
+            return enclave_config_in_vector_form(stored.state.contents)
+
+    def enclave(enclave_id: str) -> dict[str, Any] | None:
+        with view_of() as view:
+            stored = view.get_object(enclave_id)
+            return None if stored is None else enclave_in_vector_form(stored.state.contents)
 
     def field_value(table: str, key_type: TypeTag, key: object) -> Mapping[str, Any] | None:
         with view_of() as view:
@@ -209,11 +265,16 @@ def view_state(view_of: Callable[[], Any]) -> ChainState:
         token=token,
         next_request_id=lambda: int(gateway()["next_request_id"]),
         response=response,
+        enclave_config=enclave_config,
+        enclave=enclave,
     )
 
 
 def graphql_state(
-    graphql: Callable[[str, Mapping[str, Any]], Mapping[str, Any]], pool_id: str, gateway_id: str
+    graphql: Callable[[str, Mapping[str, Any]], Mapping[str, Any]],
+    pool_id: str,
+    gateway_id: str,
+    enclave_config_id: str = "",
 ) -> ChainState:
     """``ChainState`` read over Sui GraphQL (object contents and ``dynamicField`` lookups)."""
     object_query = "query($id: SuiAddress!) { object(address: $id) { asMoveObject { contents { json } } } }"
@@ -224,6 +285,10 @@ def graphql_state(
 
     def contents(object_id: str) -> Mapping[str, Any]:
         return graphql(object_query, {"id": object_id})["object"]["asMoveObject"]["contents"]["json"]
+
+    def enclave(enclave_id: str) -> dict[str, Any] | None:
+        found = graphql(object_query, {"id": enclave_id})["object"]
+        return None if found is None else enclave_in_vector_form(found["asMoveObject"]["contents"]["json"])
 
     def field_value(table: str, key_type: str, key_bcs: bytes) -> Mapping[str, Any] | None:
         name = {"type": key_type, "bcs": base64.b64encode(key_bcs).decode()}
@@ -252,6 +317,8 @@ def graphql_state(
         token=token,
         next_request_id=lambda: int(contents(gateway_id)["next_request_id"]),
         response=response,
+        enclave_config=lambda: enclave_config_in_vector_form(contents(enclave_config_id)),
+        enclave=enclave,
     )
 
 

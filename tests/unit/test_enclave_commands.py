@@ -82,7 +82,8 @@ def test_development_webhook_verifies_with_allow_dev(dev_webhook: str, capsys: p
     assert f"public key  {KEY.public_key.hex()}" in out
     assert "nonce       matches the one sent" in out
     assert "PCR0" in out and "(expected)" in out and "(not checked)" in out
-    assert "on-chain registration: not checked" in out
+    # A development document can never be registered on Sui: the check is skipped, and said so.
+    assert "on-chain registration: skipped: this is a development attestation" in out
 
 
 def test_development_webhook_is_refused_without_allow_dev(dev_webhook: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -98,7 +99,7 @@ def test_json_output(dev_webhook: str, capsys: pytest.CaptureFixture[str]) -> No
     assert report["verified"] is True and report["dev_mode"] is True
     assert report["public_key"] == KEY.public_key.hex()
     assert report["pcrs_checked"] == [0, 1, 2]
-    assert report["onchain"] == "not_checked"
+    assert report["onchain"] == "skipped_dev_mode"
     assert main(["attest", "verify", "--url", dev_webhook, *DEV_PCR_ARGS, "--json"]) == 1
     failure = json.loads(capsys.readouterr().out)
     assert failure == {"verified": False, "reason": "dev_mode_not_allowed", "error": failure["error"]}

@@ -4,7 +4,7 @@ The model below is ``enclave.move`` in a few lines, with ``load_nitro_attestatio
 project's verifier in Sui's mode (AWS root, certificates valid at the clock time). Every step's
 abort code, events and state must be exactly the vector's, which shows that the vectors' real
 documents and signatures behave as they claim outside Move too. localnet's implementation of the
-module is to be replayed against the same vectors.
+module (k3s_daas/localnet/enclave.py) replays the same vectors in tests/chain/test_localnet_vectors.py.
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """The aiohttp application: thin handlers that move bytes between HTTP and the pure core.
 
 Routes: POST /authenticate (TokenReview), POST /validate (AdmissionReview), GET|POST /join,
-GET /healthz, /readyz, /metrics.
+GET /attestation (the enclave's attestation document), GET /healthz, /readyz, /metrics.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -15,15 +16,27 @@ from typing import Final
 
 from aiohttp import web
 
+from k3s_daas.enclave.errors import MalformedAttestation
+from k3s_daas.enclave.nsm import NsmError
+from k3s_daas.enclave.response import parse_nonce
 from k3s_daas.sealtoken import TokenRejected
 from k3s_daas_webhook import admissionreview, tokenreview
 from k3s_daas_webhook.admission import decide as decide_admission
 from k3s_daas_webhook.admission_state import AdmissionPolicy, AdmissionSources
 from k3s_daas_webhook.caches import AnswerMemo
 from k3s_daas_webhook.decision import Authenticated, decide
+from k3s_daas_webhook.enclave import EnclaveIdentity
 from k3s_daas_webhook.index import IndexHolder
 from k3s_daas_webhook.join import JoinRefusal, JoinService
-from k3s_daas_webhook.metrics import ALLOWED, AUTHENTICATED, BAD_REQUEST, DENIED, UNAVAILABLE, WebhookMetrics
+from k3s_daas_webhook.metrics import (
+    ALLOWED,
+    AUTHENTICATED,
+    BAD_REQUEST,
+    DENIED,
+    SERVED,
+    UNAVAILABLE,
+    WebhookMetrics,
+)
 from k3s_daas_webhook.verifier import TokenVerifier
 from k3s_daas_webhook.verifypool import WorkerLost
 
@@ -47,6 +60,8 @@ class WebhookState:
     admission: AdmissionSources | None = None
     """The state /validate decides on; None: SealTokens only (StakedNodes and Namespaces empty)."""
     policy: AdmissionPolicy = field(default_factory=AdmissionPolicy)
+    enclave: EnclaveIdentity | None = None
+    """The enclave key and attestation source /attestation answers with; None: not served."""
 
     def __post_init__(self) -> None:
         if self.admission is None:
@@ -189,6 +204,33 @@ async def join(request: web.Request) -> web.Response:
     return _json_response(200, json.dumps(answer).encode(), {"Cache-Control": "no-store"})
 
 
+async def attestation(request: web.Request) -> web.Response:
+    """``GET /attestation[?nonce=HEX]``: a fresh document binding the enclave key and the nonce."""
+    state = request.app[STATE_KEY]
+    results = state.metrics.attestation_requests
+    if state.enclave is None:
+        return _error(404, "this server serves no attestation")
+    nonces = request.query.getall("nonce", [])
+    try:
+        if len(nonces) > 1:
+            raise MalformedAttestation("give one nonce")
+        nonce = parse_nonce(nonces[0]) if nonces else None
+    except MalformedAttestation as error:
+        results.labels(BAD_REQUEST).inc()
+        return _error(400, f"bad nonce: {error}")
+    try:
+        # The NSM answers through a blocking ioctl (development documents are signed in Python):
+        # off the event loop, so TokenReviews and AdmissionReviews never wait behind it.
+        answer = await asyncio.to_thread(state.enclave.attest, nonce)
+    except NsmError as error:
+        results.labels(UNAVAILABLE).inc()
+        log.warning("attestation failed: %s", error)
+        return _error(503, f"attestation unavailable: {error}", {"Retry-After": "1"})
+    results.labels(SERVED).inc()
+    # Each document is made for one nonce: nothing may cache it.
+    return _json_response(200, json.dumps(answer.to_json()).encode(), {"Cache-Control": "no-store"})
+
+
 async def healthz(request: web.Request) -> web.Response:
     return web.Response(text="ok")
 
@@ -223,6 +265,7 @@ def create_app(state: WebhookState, *, benchmark_noop: bool = False) -> web.Appl
     app.router.add_post("/validate", validate)
     app.router.add_get("/join", join_info)
     app.router.add_post("/join", join)
+    app.router.add_get("/attestation", attestation)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

@@ -35,14 +35,19 @@ _SERVE_FLAGS: dict[str, tuple[str, type, str]] = {
     "--project-namespace": ("project_namespace", str, "namespace of the operator and webhook (admins only)"),
     "--static-nodes": ("static_nodes", str, "comma-separated Node names admitted without a StakedNode"),
     "--node-guard-policy": ("node_guard_policy", str, "ValidatingAdmissionPolicy whose node list is kept current"),
+    "--attestation-mode": ("attestation_mode", str, "auto, nitro (the NSM device) or dev (no TEE; says so)"),
+    "--nsm-device": ("nsm_device", str, "the Nitro Security Module device"),
 }
 
 
 def register(subparsers: _Subparsers) -> None:
     parser = subparsers.add_parser(
         "webhook",
-        help="the webhook server: TokenReview authentication and /join",
-        description="HTTPS server the API server calls to authenticate Seal tokens; also serves /join.",
+        help="the webhook server: TokenReview authentication, admission, /join and /attestation",
+        description=(
+            "HTTPS server the API server calls to authenticate Seal tokens and admit writes; also serves /join "
+            "and the enclave's /attestation."
+        ),
     )
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     serve = actions.add_parser("serve", help="run the server in the foreground")

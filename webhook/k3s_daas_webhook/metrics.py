@@ -19,6 +19,8 @@ RESULTS: Final = (AUTHENTICATED, DENIED, BAD_REQUEST, UNAVAILABLE)
 # AdmissionReview decisions (the latency histogram's label); denials are counted by rule.
 ALLOWED: Final = "allowed"
 DECISIONS: Final = (ALLOWED, DENIED, BAD_REQUEST, UNAVAILABLE)
+# /attestation answers (BAD_REQUEST: a malformed nonce; UNAVAILABLE: the NSM failed).
+SERVED: Final = "served"
 
 # Sub-millisecond resolution where the budget is (cached p99 <= 2 ms), coarse beyond.
 _BUCKETS: Final = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
@@ -91,11 +93,26 @@ class WebhookMetrics:
             ["result"],
             registry=r,
         )
+        self.enclave_dev_mode = Gauge(
+            "k3s_daas_enclave_dev_mode",
+            "1 when /attestation serves development documents (no TEE: they attest nothing), 0 in a Nitro enclave",
+            registry=r,
+        )
+        self.enclave_info = Gauge(
+            "k3s_daas_enclave_info", "1 for the attestation mode in force (nitro or development)", ["mode"], registry=r
+        )
+        self.attestation_requests = Counter(
+            "k3s_daas_attestation_requests_total", "/attestation requests, by result", ["result"], registry=r
+        )
         # Children resolved once: .labels() costs a lock and a dict lookup per call on the hot path.
         self.latency_by_result = {result: self.authn_latency.labels(result) for result in RESULTS}
         self.latency_by_decision = {decision: self.admission_latency.labels(decision) for decision in DECISIONS}
         self.cache_hit = self.signature_cache.labels("hit")
         self.cache_miss = self.signature_cache.labels("miss")
+
+    def set_enclave_mode(self, mode: str, dev_mode: bool) -> None:
+        self.enclave_dev_mode.set(1 if dev_mode else 0)
+        self.enclave_info.labels(mode).set(1)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -18,12 +18,14 @@ from pathlib import Path
 
 from aiohttp import web
 
+from k3s_daas.enclave.provider import ATTESTATION_MODES
 from k3s_daas.errors import UserError
 from k3s_daas.sealtoken import is_cluster_id
 from k3s_daas.settings import WebhookSettings
 from k3s_daas_webhook.admission_state import AdmissionPolicy, AdmissionSources, split_list
 from k3s_daas_webhook.app import WebhookState, create_app
 from k3s_daas_webhook.caches import AnswerMemo, ReplayGuard, VerifiedTokenCache
+from k3s_daas_webhook.enclave import start_identity
 from k3s_daas_webhook.index import IndexHolder
 from k3s_daas_webhook.join import JoinConfig, JoinService
 from k3s_daas_webhook.kube import KubeClient, load_access
@@ -64,6 +66,10 @@ def check_settings(settings: WebhookSettings) -> None:
             raise WebhookConfigError(f"static node {node!r} is not a Node name (lowercase DNS subdomain)")
     if settings.node_guard_policy and not _DNS_SUBDOMAIN.fullmatch(settings.node_guard_policy):
         raise WebhookConfigError(f"node guard policy {settings.node_guard_policy!r} is not an object name")
+    if settings.attestation_mode not in ATTESTATION_MODES:
+        raise WebhookConfigError(
+            f"attestation mode {settings.attestation_mode!r}: use one of {', '.join(ATTESTATION_MODES)}"
+        )
 
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -217,7 +223,10 @@ def build(
     """Wire the parts. ``holder``, ``admission`` and ``clock`` let a caller supply the indexes and the
     time (tests, the benchmark); ``admission.tokens`` is then the SealToken index."""
     check_settings(settings)
+    # The enclave key is born here, at server start, and stays in memory (k3s_daas_webhook.enclave).
+    enclave = start_identity(settings)
     metrics = WebhookMetrics()
+    metrics.set_enclave_mode(enclave.mode, enclave.dev_mode)
     tls = ReloadingTLS(
         Path(settings.cert_file),
         Path(settings.key_file),
@@ -245,6 +254,7 @@ def build(
         admission=admission
         or AdmissionSources(holder, SnapshotHolder(NodeSnapshot()), SnapshotHolder(NamespaceOwners())),
         policy=AdmissionPolicy.from_settings(settings),
+        enclave=enclave,
     )
     return Webhook(settings, state, tls, pool)
 
