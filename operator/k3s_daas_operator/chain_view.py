@@ -3,18 +3,33 @@
 Each read remembers the checkpoint it was consistent with. An event at checkpoint ``c`` about
 an object makes the cached read stale only if the read is older than ``c``: a replayed event
 (after a restart, or overlapping a full resync) that the read already reflects costs no query.
-Reads are batched (the chain client asks for up to 50 objects per query).
+Reads are batched (the chain client asks for up to 50 objects per query) and a few batches are
+in flight at once: a cold start's four hundred queries are latency, not work, on either side.
+Each read is dated by the checkpoint of its own query.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Final, Generic, Protocol, TypeVar
 
 from k3s_daas.chain import ChainClient, SealToken, StakeEntry, StakeRecord
 
+BATCH: Final = 50
+"""Objects per query (the chain client's multi-get size)."""
+READS_IN_FLIGHT: Final = 4
+
 T = TypeVar("T")
+
+
+class _Dated(Protocol):
+    @property
+    def checkpoint(self) -> int: ...
+
+
+D = TypeVar("D", bound=_Dated)
 
 
 @dataclass(slots=True)
@@ -88,30 +103,34 @@ class ChainView:
         return force or record_id not in self.stakes or record_id in self._stale_stakes
 
     async def refresh_tokens(self, token_ids: Iterable[str]) -> None:
-        wanted = sorted(set(token_ids))
-        if not wanted:
-            return
-        self.queries += (len(wanted) + 49) // 50
-        found = await self.chain.get_seal_tokens(wanted)
-        checkpoint = max((t.checkpoint for t in found.values()), default=0) or await self._checkpoint(found)
-        for token_id in wanted:
-            token = found.get(token_id)
-            self.tokens[token_id] = _Read(token, checkpoint)
+        for token_id, read in await self._read(sorted(set(token_ids)), self.chain.get_seal_tokens):
+            self.tokens[token_id] = read
             self._stale_tokens.discard(token_id)
-            if token is not None:
-                self.stake_to_tokens.setdefault(token.stake_record, set()).add(token_id)
+            if read.value is not None:
+                self.stake_to_tokens.setdefault(read.value.stake_record, set()).add(token_id)
 
     async def refresh_stakes(self, record_ids: Iterable[str]) -> None:
-        wanted = sorted(set(record_ids))
-        if not wanted:
-            return
-        self.queries += (len(wanted) + 49) // 50
-        found = await self.chain.get_stake_records(wanted)
-        checkpoint = max((r.checkpoint for r in found.values()), default=0) or await self._checkpoint(found)
-        for record_id in wanted:
-            self.stakes[record_id] = _Read(found.get(record_id), checkpoint)
+        for record_id, read in await self._read(sorted(set(record_ids)), self.chain.get_stake_records):
+            self.stakes[record_id] = read
             self._stale_stakes.discard(record_id)
             self.entries.pop(record_id, None)
+
+    async def _read(
+        self, wanted: Sequence[str], fetch: Callable[[Sequence[str]], Awaitable[Mapping[str, D]]]
+    ) -> list[tuple[str, _Read[D]]]:
+        """``wanted`` in batches, READS_IN_FLIGHT at a time; all or nothing (a ChainError fails the call)."""
+        limit = asyncio.Semaphore(READS_IN_FLIGHT)
+
+        async def one(batch: Sequence[str]) -> list[tuple[str, _Read[D]]]:
+            async with limit:
+                self.queries += 1
+                found = await fetch(batch)
+                # One query is consistent with one checkpoint: what it did not find is dated by it too.
+                checkpoint = max((v.checkpoint for v in found.values()), default=0) or await self._checkpoint()
+            return [(i, _Read(found.get(i), checkpoint)) for i in batch]
+
+        batches = [wanted[start : start + BATCH] for start in range(0, len(wanted), BATCH)]
+        return [row for rows in await asyncio.gather(*(one(b) for b in batches)) for row in rows]
 
     async def entry_of_missing_record(self, record_id: str) -> StakeEntry | None:
         """The pool entry of a record that no longer exists (``withdraw`` deletes the record)."""
@@ -120,9 +139,7 @@ class ChainView:
             self.entries[record_id] = await self.chain.stake_entry(record_id)
         return self.entries[record_id]
 
-    async def _checkpoint(self, found: Mapping[str, object]) -> int:
-        # Nothing found: the answer carries no checkpoint, so ask for the latest one. A read
-        # that found nothing is then dated no later than it happened, which is conservative.
-        del found
+    async def _checkpoint(self) -> int:
+        # Nothing found: the answer carries no checkpoint, so ask for the latest one.
         self.queries += 1
         return await self.chain.latest_checkpoint()

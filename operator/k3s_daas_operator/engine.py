@@ -1,8 +1,9 @@
 """The reconcile loop: watch events in, batched chain reads, reconcilers out, timers around.
 
-kopf delivers the cluster objects (``observe_*``); the event follower delivers chain changes
-(``apply_events``); both only mark objects in the work queue. One worker takes everything
-queued, reads what the chain must tell about it in batches of 50, and reconciles the objects
+The engine lists and watches SealTokens and StakedNodes itself (collection_watch), kopf delivers
+Nodes (``observe_node``), the event follower delivers chain changes (``apply_events``); all of
+them only mark objects in the work queue. One worker takes everything queued, reads what the
+chain must tell about it in batches of 50 (a few queries in flight), and reconciles the objects
 concurrently (the Kubernetes client bounds the requests in flight). Reads of one chunk overlap
 with the writes of the previous one.
 """
@@ -17,6 +18,7 @@ from typing import Any, Final
 
 from k3s_daas.chain import ChainError, ChainEvent
 from k3s_daas_operator import creation, names, rbac_sync
+from k3s_daas_operator.collection_watch import CollectionWatch, list_collection
 from k3s_daas_operator.context import Context
 from k3s_daas_operator.follower import EventFollower
 from k3s_daas_operator.index import Key, Kind
@@ -27,10 +29,12 @@ from k3s_daas_operator.stakednode_reconciler import reconcile_stakednode
 
 log = logging.getLogger(__name__)
 
-CHUNK: Final = 500
-"""Objects per chain-read chunk of a batch."""
+CHUNK: Final = 200
+"""Objects per chain-read chunk of a batch: the first writes wait for one chunk's reads (two
+rounds of READS_IN_FLIGHT queries), the rest overlap with writes."""
 _RETRY_CAP_S: Final = 60.0
-_METRICS_PERIOD_S: Final = 5.0
+_METRICS_PERIOD_S: Final = 1.0
+"""Phase counts are a pass over the index (milliseconds at ten thousand objects): keep them fresh."""
 _MAX_DEFERRALS: Final = 3
 """Verify ticks skipped while busy before verifying anyway (a steady stream of work must not starve it)."""
 
@@ -43,13 +47,17 @@ class Engine:
         self._failures: dict[Key, int] = {}
         self._verify_deferred = 0
         self._cold_batch = 0
+        self._versions: dict[Kind, str] = {}
+        """The resourceVersion each collection was listed at by ``load``: its watch starts there."""
 
-    # --- what kopf tells ---------------------------------------------------------------------
+    # --- what the API server tells -----------------------------------------------------------
 
     def observe_sealtoken(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         index = self.ctx.index
         if event_type == "DELETED":
             index.delete(Kind.SEALTOKEN, body)
+            # Its binding goes with it (owner reference), but the shared role it used must be released.
+            self.ctx.queue.mark([Key(Kind.SEALTOKEN, str((body.get("metadata") or {}).get("name")))])
             return
         old = index.sealtokens.get(str((body.get("metadata") or {}).get("name")))
         fresh = index.upsert_sealtoken(body)
@@ -65,6 +73,23 @@ class Engine:
         fresh = index.upsert_stakednode(body)
         if fresh is not None and (old is None or old.uid != fresh.uid or old.generation != fresh.generation):
             self.ctx.queue.mark([Key(Kind.STAKEDNODE, fresh.name)])
+
+    def relisted_sealtokens(self, items: list[dict[str, Any]]) -> None:
+        self._relisted(Kind.SEALTOKEN, items, self.observe_sealtoken)
+
+    def relisted_stakednodes(self, items: list[dict[str, Any]]) -> None:
+        self._relisted(Kind.STAKEDNODE, items, self.observe_stakednode)
+
+    def _relisted(
+        self, kind: Kind, items: list[dict[str, Any]], observe: Callable[[str | None, Mapping[str, Any]], None]
+    ) -> None:
+        """A watch lost track (410): what the listing lacks was deleted meanwhile."""
+        held = self.ctx.index.sealtokens if kind is Kind.SEALTOKEN else self.ctx.index.stakednodes
+        listed = {str((body.get("metadata") or {}).get("name")) for body in items}
+        for name in [n for n in held if n not in listed]:
+            observe("DELETED", {"metadata": {"name": name, "uid": held[name].uid}})
+        for body in items:
+            observe("MODIFIED", body)
 
     def observe_node(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         name = str((body.get("metadata") or {}).get("name"))
@@ -107,16 +132,20 @@ class Engine:
     # --- running -----------------------------------------------------------------------------
 
     async def load(self) -> None:
-        """List what exists (kopf's watch keeps it current afterwards) and queue all of it."""
+        """List what exists (the watches started from these listings keep it current) and queue all of it."""
         ctx = self.ctx
-        async for body in ctx.kube.list(custom_path(names.SEALTOKENS)):
+        tokens = await list_collection(ctx.kube, custom_path(names.SEALTOKENS))
+        for body in tokens.items:
             ctx.index.upsert_sealtoken(body)
-        async for body in ctx.kube.list(custom_path(names.STAKEDNODES)):
+        nodes = await list_collection(ctx.kube, custom_path(names.STAKEDNODES))
+        for body in nodes.items:
             ctx.index.upsert_stakednode(body)
+        self._versions = {Kind.SEALTOKEN: tokens.resource_version, Kind.STAKEDNODE: nodes.resource_version}
+        del tokens, nodes  # the index holds the parsed objects; the bodies are garbage now
         async for body in ctx.kube.list(core_path("nodes")):
             ctx.index.nodes[body["metadata"]["name"]] = bool((body.get("spec") or {}).get("unschedulable"))
-        await rbac_sync.load(ctx)
-        keys = ctx.index.keys()
+        orphans = await self._load_rbac()
+        keys = ctx.index.keys() + orphans
         # Nothing to load: no batch will run, and nothing need be waited for.
         self._cold_batch = ctx.queue.mark(keys, force=True) if keys else 0
         log.info(
@@ -126,10 +155,24 @@ class Engine:
             len(ctx.index.nodes),
         )
 
+    async def _load_rbac(self) -> list[Key]:
+        """Load the RBAC index; returns the SealTokens that hold a binding but no longer exist."""
+        holders = await rbac_sync.load(self.ctx)
+        return [Key(Kind.SEALTOKEN, n) for n in sorted(holders) if n not in self.ctx.index.sealtokens]
+
     async def run(self) -> None:
         await _retrying("list the cluster's objects", self.load)
         self.started.set()
+        kube = self.ctx.kube
+        sealtokens = CollectionWatch(
+            kube, custom_path(names.SEALTOKENS), self.observe_sealtoken, self.relisted_sealtokens
+        )
+        stakednodes = CollectionWatch(
+            kube, custom_path(names.STAKEDNODES), self.observe_stakednode, self.relisted_stakednodes
+        )
         jobs: list[Awaitable[None]] = [
+            sealtokens.run(self._versions[Kind.SEALTOKEN]),
+            stakednodes.run(self._versions[Kind.STAKEDNODE]),
             self._work(),
             self._follow(),
             self.ctx.recorder.run(),
@@ -169,8 +212,8 @@ class Engine:
         self.ctx.queue.mark(keys, force=not trusted)
 
     async def _resync(self) -> None:
-        await rbac_sync.load(self.ctx)
-        self.ctx.queue.mark(self.ctx.index.keys(), force=True)
+        orphans = await self._load_rbac()
+        self.ctx.queue.mark(self.ctx.index.keys() + orphans, force=True)
 
     async def _publish_metrics(self) -> None:
         ctx = self.ctx
@@ -235,6 +278,8 @@ class Engine:
                 token = ctx.index.sealtokens.get(key.name)
                 if token is not None:
                     await reconcile_sealtoken(ctx, token)
+                else:
+                    await rbac_sync.revoke(ctx, key.name)  # deleted: release its binding and role
             else:
                 node = ctx.index.stakednodes.get(key.name)
                 if node is not None:

@@ -1,10 +1,13 @@
 """The kopf side: an explicit registry whose handlers only feed the engine.
 
-kopf provides the watch streams (with reconnection and resumption) and credentials; decisions
-and writes are the engine's. Only ``on.event`` handlers are used, so kopf adds no finalizers,
-annotations or progress records to the objects. kopf runs on its own event loop in a thread
-(runtime.py), so handlers hand each event to the engine's loop with ``call_soon_threadsafe``,
-which keeps their order.
+kopf provides the operator's settings, credentials (login, re-login on 401) and the Node watch;
+decisions and writes are the engine's. Only ``on.event`` handlers are used, so kopf adds no
+finalizers, annotations or progress records to the objects. SealTokens and StakedNodes are
+watched by the engine itself (collection_watch: kopf's per-object processing of the echoes of
+ten thousand status writes cost more CPU than the writes). kopf runs on its own event loop in a
+thread (runtime.py); the handler is a coroutine (a plain function would cost a thread-pool hop
+per event) that hands each event to the engine's loop with ``call_soon_threadsafe``, which keeps
+their order.
 """
 
 from __future__ import annotations
@@ -56,16 +59,8 @@ def build_registry(
             default_namespace=names.EVENTS_NAMESPACE,
         )
 
-    @kopf.on.event(names.GROUP, names.VERSION, names.SEALTOKENS, registry=registry)
-    def sealtoken_event(event: kopf.RawEvent, **_: Any) -> None:
-        deliver(engine.observe_sealtoken, event)
-
-    @kopf.on.event(names.GROUP, names.VERSION, names.STAKEDNODES, registry=registry)
-    def stakednode_event(event: kopf.RawEvent, **_: Any) -> None:
-        deliver(engine.observe_stakednode, event)
-
     @kopf.on.event("", "v1", "nodes", registry=registry)
-    def node_event(event: kopf.RawEvent, **_: Any) -> None:
+    async def node_event(event: kopf.RawEvent, **_: Any) -> None:
         deliver(engine.observe_node, event)
 
     return registry

@@ -9,6 +9,7 @@ a deleted uid is not brought back by an older listing.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -38,16 +39,18 @@ def _version(body: Mapping[str, Any]) -> int:
 
 @dataclass(frozen=True, slots=True)
 class RbacRecord:
-    """A ClusterRole or ClusterRoleBinding the operator owns: its version and content digest."""
+    """A ClusterRole or ClusterRoleBinding the operator owns: its version, content digest and, for
+    a binding, the ClusterRole it names."""
 
     resource_version: str
     fingerprint: bytes
+    role_ref: str = ""
 
     @classmethod
     def of(cls, body: Mapping[str, Any]) -> RbacRecord:
-        from k3s_daas_operator.rbac import fingerprint
+        from k3s_daas_operator.rbac import fingerprint, role_ref
 
-        return cls(str(body["metadata"]["resourceVersion"]), fingerprint(body))
+        return cls(str(body["metadata"]["resourceVersion"]), fingerprint(body), role_ref(body))
 
 
 @dataclass
@@ -70,7 +73,9 @@ class ClusterIndex:
         if not isinstance(uid, str) or uid in self._deleted:
             return None
         version = _version(body)
-        if version >= 0 and self._versions.get(uid, -1) > version:
+        # Equal: the watch echoing a write whose answer is already held (the operator's own
+        # status writes), nothing new.
+        if version >= 0 and self._versions.get(uid, -1) >= version:
             return None
         self._versions[uid] = version
         return uid
@@ -135,9 +140,9 @@ class ClusterIndex:
         return [Key(Kind.SEALTOKEN, n) for n in self.sealtokens] + [Key(Kind.STAKEDNODE, n) for n in self.stakednodes]
 
     def phase_counts(self) -> dict[tuple[str, str], int]:
-        counts: dict[tuple[str, str], int] = {}
-        for token in self.sealtokens.values():
-            counts[(Kind.SEALTOKEN, token.phase)] = counts.get((Kind.SEALTOKEN, token.phase), 0) + 1
-        for node in self.stakednodes.values():
-            counts[(Kind.STAKEDNODE, node.phase)] = counts.get((Kind.STAKEDNODE, node.phase), 0) + 1
+        # Counter over generators: this runs every second over every object.
+        tokens = Counter(t.phase for t in self.sealtokens.values())
+        nodes = Counter(n.phase for n in self.stakednodes.values())
+        counts = {(str(Kind.SEALTOKEN), phase): count for phase, count in tokens.items()}
+        counts.update({(str(Kind.STAKEDNODE), phase): count for phase, count in nodes.items()})
         return counts

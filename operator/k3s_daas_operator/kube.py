@@ -27,6 +27,11 @@ PAGE_SIZE: Final = 500
 MERGE_PATCH: Final = "application/merge-patch+json"
 _TIMEOUT_S: Final = 30.0
 _TOKEN_REFRESH_S: Final = 60.0
+WATCH_SERVER_TIMEOUT_S: Final = 300
+"""How long the API server keeps one watch open (``timeoutSeconds``); the watch is then renewed."""
+_WATCH_TIMEOUT: Final = aiohttp.ClientTimeout(
+    total=None, sock_connect=_TIMEOUT_S, sock_read=WATCH_SERVER_TIMEOUT_S + _TIMEOUT_S
+)
 
 
 class KubeError(UserError):
@@ -44,6 +49,10 @@ class NotFound(KubeError):
 
 class Conflict(KubeError):
     """409: AlreadyExists on create, or a stale resourceVersion on update."""
+
+
+class Gone(KubeError):
+    """410: a watch's resourceVersion is too old (compacted): list again."""
 
 
 class TooManyRequests(KubeError):
@@ -196,6 +205,32 @@ class KubeClient:
                 return
             query["continue"] = token
 
+    async def watch(self, path: str, params: Mapping[str, str]) -> AsyncIterator[dict[str, Any]]:
+        """The events of one watch request, decoded, until the server ends it (``timeoutSeconds``)
+        or the connection breaks (KubeError). Not counted against ``max_parallel``: a watch is
+        open for minutes and would starve the requests."""
+        headers = {}
+        token = self._bearer_token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        query = {**params, "watch": "true"}
+        self.requests += 1
+        try:
+            async with self._http().get(
+                self.connection.server + path, params=query, headers=headers, timeout=_WATCH_TIMEOUT
+            ) as response:
+                if response.status >= 400:
+                    raise _error("WATCH", path, response.status, await response.text())
+                pending = b""
+                # Lines may be longer than aiohttp's readline limit: split the stream ourselves.
+                async for chunk in response.content.iter_any():
+                    *lines, pending = (pending + chunk).split(b"\n")
+                    for line in lines:
+                        if line.strip():
+                            yield _decoded(line, path)
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise KubeError(0, f"WATCH {path}: connection lost: {error!r}") from None
+
     async def create(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         return await self.request("POST", path, body=body)
 
@@ -216,6 +251,16 @@ class KubeClient:
         return True
 
 
+def _decoded(line: bytes, path: str) -> dict[str, Any]:
+    try:
+        event = json.loads(line)
+    except ValueError:
+        raise KubeError(0, f"WATCH {path}: an event is not JSON") from None
+    if not isinstance(event, dict):
+        raise KubeError(0, f"WATCH {path}: an event is not an object")
+    return event
+
+
 def _error(method: str, path: str, status: int, text: str) -> KubeError:
     try:
         body = json.loads(text)
@@ -224,7 +269,7 @@ def _error(method: str, path: str, status: int, text: str) -> KubeError:
     message = body.get("message") if isinstance(body, dict) else None
     reason = body.get("reason", "") if isinstance(body, dict) else ""
     description = f"{method} {path}: {status} {message or text[:200]}"
-    kind = {404: NotFound, 409: Conflict, 429: TooManyRequests}.get(status, KubeError)
+    kind = {404: NotFound, 409: Conflict, 410: Gone, 429: TooManyRequests}.get(status, KubeError)
     return kind(status, description, reason)
 
 

@@ -11,11 +11,14 @@ SEALTOKENS: Final = "sealtokens"
 STAKEDNODES: Final = "stakednodes"
 
 LABEL_SEALTOKEN: Final = "k3s-daas.io/sealtoken"
+LABEL_GRANTS: Final = "k3s-daas.io/grants"
+"""On a shared ClusterRole: the digest of its rules (the end of its name)."""
 LABEL_STAKED_NODE: Final = "k3s-daas.io/staked-node"
 LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
 MANAGER: Final = "k3s-daas-operator"
 
 RBAC_PREFIX: Final = "k3s-daas:sealtoken:"
+GRANTS_PREFIX: Final = "k3s-daas:grants:"
 BOOTSTRAP_NAMESPACE: Final = "kube-system"
 """The API server's bootstrap-token authenticator reads only this namespace."""
 BOOTSTRAP_GROUP: Final = "system:bootstrappers:k3s:default-node-token"
@@ -31,4 +34,14 @@ def user_name(owner: str) -> str:
 
 
 def rbac_name(sealtoken: str) -> str:
+    """The ClusterRoleBinding of a SealToken."""
     return RBAC_PREFIX + sealtoken
+
+
+def sealtoken_of_binding(binding: str) -> str | None:
+    return binding.removeprefix(RBAC_PREFIX) if binding.startswith(RBAC_PREFIX) else None
+
+
+def grants_role_name(digest: str) -> str:
+    """The ClusterRole shared by every SealToken granted the rules with this digest."""
+    return GRANTS_PREFIX + digest

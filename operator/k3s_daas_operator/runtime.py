@@ -1,5 +1,5 @@
-"""Build the operator from settings and run it: the engine on the main event loop, kopf's watches
-on their own loop in a thread.
+"""Build the operator from settings and run it: the engine (with its SealToken and StakedNode
+watches) on the main event loop, kopf (settings, login, the Node watch) on its own loop in a thread.
 
 kopf, when it stops, cancels every task created after it started, after a five-second grace; on
 its own loop it can only reach its own tasks, and the engine shuts down on its own terms.

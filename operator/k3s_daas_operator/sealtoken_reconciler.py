@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from k3s_daas_operator import names, rbac, rbac_sync
+from k3s_daas_operator import names, rbac_sync
 from k3s_daas_operator.context import Context, epoch_ms
 from k3s_daas_operator.index import Key, Kind
 from k3s_daas_operator.kube import custom_path
@@ -23,12 +23,9 @@ async def reconcile_sealtoken(ctx: Context, resource: SealTokenResource) -> None
     verdict = decide_sealtoken(resource, token, stake, epoch_ms(now))
     # Grant before announcing Active; take away before announcing anything else.
     if verdict.active:
-        await rbac_sync.ensure(ctx, rbac_sync.ROLES, rbac.cluster_role(resource.name, resource.uid, verdict.grants))
-        await rbac_sync.ensure(
-            ctx, rbac_sync.BINDINGS, rbac.cluster_role_binding(resource.name, resource.uid, resource.owner)
-        )
+        await rbac_sync.grant(ctx, resource, verdict.grants)
     else:
-        await rbac_sync.remove(ctx, resource.name)
+        await rbac_sync.revoke(ctx, resource.name)
     checkpoint = ctx.view.checkpoint_of_token(resource.token_object)
     cursor = "" if checkpoint is None else f"checkpoint:{checkpoint}"
     desired = sealtoken_status(verdict, resource.status, now, resource.generation, cursor)

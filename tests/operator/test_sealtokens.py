@@ -94,3 +94,46 @@ def test_resources_are_created_from_chain_events(kubectl, chain: Chain, start_op
     finally:
         kubectl("delete", "sealtoken", sealtoken, "--ignore-not-found", "--wait=false")
         kubectl("delete", "stakednode", stakednode, "--ignore-not-found", "--wait=false")
+
+
+def test_tokens_with_equal_grants_share_one_cluster_role_until_the_last_goes(
+    kubectl, chain: Chain, start_operator
+) -> None:
+    operator = start_operator("--verify-interval=2")
+    users = [new_key() for _ in range(3)]
+    permissions = [["pods:read", "configmaps:get"], ["configmaps:get", "pods:read"], ["services:get"]]
+    tokens = [chain.issue(u, chain.stake(u, 0, SUI), p) for u, p in zip(users, permissions, strict=True)]
+    names = ["share-a", "share-b", "share-other"]
+    for name, user, token in zip(names, users, tokens, strict=True):
+        kubectl("apply", "-f", "-", input=sealtoken_manifest(name, user.address, token))
+
+    def role_of(name: str) -> str | None:
+        binding = get_json(kubectl, "clusterrolebinding", f"k3s-daas:sealtoken:{name}")
+        return None if binding is None else str(binding["roleRef"]["name"])
+
+    try:
+        for name in names:
+            wait_for(
+                f"{name} Active",
+                lambda n=name: ((get_json(kubectl, "sealtoken", n) or {}).get("status") or {}).get("phase") == "Active",
+            )
+        shared, other = role_of("share-a"), role_of("share-other")
+        assert shared is not None and shared.startswith("k3s-daas:grants:")
+        assert role_of("share-b") == shared and other is not None and other != shared
+        role = get_json(kubectl, "clusterrole", shared)
+        assert role is not None and not role["metadata"].get("ownerReferences")
+        assert kubectl("auth", "can-i", "list", "pods", f"--as=sui:{users[1].address}").stdout.strip() == "yes"
+
+        chain.revoke(users[0], tokens[0])
+        wait_for("share-a's binding gone", lambda: role_of("share-a") is None)
+        assert get_json(kubectl, "clusterrole", shared) is not None, "share-b still uses the role"
+        assert kubectl("auth", "can-i", "list", "pods", f"--as=sui:{users[1].address}").stdout.strip() == "yes"
+
+        # The last user of the role goes by deleting its SealToken (not by the chain).
+        kubectl("delete", "sealtoken", "share-b", "--wait=false")
+        wait_for("the shared role deleted", lambda: get_json(kubectl, "clusterrole", shared) is None)
+        assert get_json(kubectl, "clusterrole", other) is not None
+        operator.assert_running()
+    finally:
+        for name in names:
+            kubectl("delete", "sealtoken", name, "--ignore-not-found", "--wait=false")

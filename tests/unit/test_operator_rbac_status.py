@@ -14,34 +14,48 @@ OWNER = "0x" + "a" * 64
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def test_cluster_role_merges_verbs_per_resource_and_is_owned_by_the_token() -> None:
+def test_cluster_role_is_shared_by_its_rules_and_the_binding_is_owned_by_the_token() -> None:
     grants = [Permission.parse("pods:get"), Permission.parse("pods:list"), Permission.parse("deployments.apps:*")]
-    role = rbac.cluster_role("alice", "uid-1", grants)
-    assert role["metadata"]["name"] == "k3s-daas:sealtoken:alice"
-    assert role["metadata"]["labels"]["k3s-daas.io/sealtoken"] == "alice"
-    assert role["metadata"]["ownerReferences"][0] == {
+    role = rbac.cluster_role(grants)
+    digest = role["metadata"]["labels"]["k3s-daas.io/grants"]
+    assert role["metadata"]["name"] == f"k3s-daas:grants:{digest}" and len(digest) == 32
+    assert "ownerReferences" not in role["metadata"]  # shared: deleted by the operator, not by GC
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+        {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["*"]},
+    ]
+    # The same rules, however they are spelled, give the same role; other rules another one.
+    spelled = ["deployments.apps:*", "pods:list", "pods:get"]
+    same = rbac.cluster_role([Permission.parse(p) for p in spelled])
+    assert same["metadata"]["name"] == role["metadata"]["name"]
+    assert rbac.cluster_role([Permission.parse("pods:get")])["metadata"]["name"] != role["metadata"]["name"]
+    binding = rbac.cluster_role_binding("alice", "uid-1", OWNER, role["metadata"]["name"])
+    assert binding["metadata"]["name"] == "k3s-daas:sealtoken:alice"
+    assert binding["metadata"]["labels"]["k3s-daas.io/sealtoken"] == "alice"
+    assert binding["metadata"]["ownerReferences"][0] == {
         "apiVersion": "k3s-daas.io/v1alpha1",
         "kind": "SealToken",
         "name": "alice",
         "uid": "uid-1",
         "controller": True,
     }
-    assert role["rules"] == [
-        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
-        {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["*"]},
-    ]
-    binding = rbac.cluster_role_binding("alice", "uid-1", OWNER)
-    assert binding["subjects"][0]["name"] == f"sui:{OWNER}" and binding["roleRef"]["name"] == "k3s-daas:sealtoken:alice"
+    assert binding["subjects"][0]["name"] == f"sui:{OWNER}"
+    assert rbac.role_ref(binding) == role["metadata"]["name"]
 
 
 def test_fingerprint_ignores_server_additions_but_not_rule_changes() -> None:
-    desired = rbac.cluster_role("alice", "uid-1", [Permission.parse("pods:get")])
+    desired = rbac.cluster_role([Permission.parse("pods:get")])
     served = {**desired, "metadata": {**desired["metadata"], "resourceVersion": "9", "uid": "x", "annotations": {}}}
     assert rbac.fingerprint(desired) == rbac.fingerprint(served)
-    changed = rbac.cluster_role("alice", "uid-1", [Permission.parse("pods:list")])
+    changed = {**desired, "rules": rbac.cluster_role([Permission.parse("pods:list")])["rules"]}
     assert rbac.fingerprint(changed) != rbac.fingerprint(served)
-    new_owner = rbac.cluster_role("alice", "uid-2", [Permission.parse("pods:get")])
-    assert rbac.fingerprint(new_owner) != rbac.fingerprint(served)
+    binding = rbac.cluster_role_binding("alice", "uid-1", OWNER, "k3s-daas:grants:x")
+    assert rbac.fingerprint(rbac.cluster_role_binding("alice", "uid-2", OWNER, "k3s-daas:grants:x")) != (
+        rbac.fingerprint(binding)
+    )
+    assert rbac.fingerprint(rbac.cluster_role_binding("alice", "uid-1", OWNER, "k3s-daas:grants:y")) != (
+        rbac.fingerprint(binding)
+    )
 
 
 def test_ready_condition_keeps_its_transition_time_until_it_flips() -> None:
