@@ -58,9 +58,16 @@ async def reconcile_stakednode(ctx: Context, resource: StakedNodeResource) -> No
 
 
 def _replaced(ctx: Context, resource: StakedNodeResource) -> bool:
-    """Another, Active StakedNode pays for the same node (its owner staked again): leave the Node be."""
+    """The same owner staked again for the same node and that stake is Active: leave the Node be.
+
+    Only the same owner counts: a stranger's stake for the name must not keep a slashed node alive."""
     others = ctx.index.stakednodes_for_node(resource.node_name) - {resource.name}
-    return any(ctx.index.stakednodes[n].phase == NodePhase.ACTIVE for n in others if n in ctx.index.stakednodes)
+    return any(
+        (other := ctx.index.stakednodes.get(name)) is not None
+        and other.owner == resource.owner
+        and other.phase == NodePhase.ACTIVE
+        for name in others
+    )
 
 
 async def _plan_token(

@@ -200,3 +200,26 @@ def test_drain_deadline_taints_and_removes_the_node(kubectl, chain: Chain, start
         assert get_json(kubectl, "node", node) is None
     finally:
         cleanup(kubectl, name, node, namespace)
+
+
+def test_a_strangers_stake_for_the_same_name_does_not_keep_a_slashed_node(
+    kubectl, chain: Chain, start_operator
+) -> None:
+    """Only the owner staking again keeps a Node; anyone else's stake for the name does not."""
+    start_operator("--drain-deadline=600")
+    name, node, record = staked_node(kubectl, chain)
+    stranger = new_key()
+    stranger_record = chain.stake(stranger, 1, 2 * SUI, node)
+    stranger_name = f"{node}-stranger"
+    kubectl("apply", "-f", "-", input=stakednode_manifest(stranger_name, node, stranger.address, stranger_record))
+    try:
+        wait_for(
+            "both Active", lambda: phase_is(kubectl, name, "Active") and phase_is(kubectl, stranger_name, "Active")
+        )
+        kubectl("apply", "-f", "-", input=node_manifest(node))  # the owner's machine has joined
+        chain.slash(record, SUI, "double signing")
+        wait_for("Slashed, node removed", lambda: phase_is(kubectl, name, "Slashed"), timeout=60)
+        wait_for("Node deleted", lambda: get_json(kubectl, "node", node) is None or None, timeout=30)
+    finally:
+        cleanup(kubectl, stranger_name, node)
+        cleanup(kubectl, name, node)
