@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from k3s_daas.credential import execcredential, joinclient, tokencache
+from k3s_daas.credential import execcredential, tokencache
 from k3s_daas.credential.keyargs import KeySelection, add_key_arguments
 from k3s_daas.credential.kubeconfig import read_ca, seal_kubeconfig
 from k3s_daas.errors import UserError
@@ -331,6 +331,9 @@ def _register_join(subparsers: _Subparsers) -> None:
 
 def run_join(args: argparse.Namespace, settings: Settings) -> int:
     keypair = KeySelection.from_args(args).load()
+    # Imported here: urllib.request and ssl cost the exec plugin ~50 ms on every kubectl run.
+    from k3s_daas.credential import joinclient
+
     result = joinclient.join(
         args.url, keypair, args.node_name, ca_file=args.ca, cluster_id=args.cluster_id, server=args.server
     )

@@ -22,8 +22,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-import yaml
-
 from k3s_daas.errors import UserError
 from k3s_daas.sui import bech32
 from k3s_daas.sui.crypto import (
@@ -168,6 +166,8 @@ def _load_client_yaml(client_yaml: Path) -> dict[str, Any] | None:
     if not client_yaml.exists():
         return None
     text = _read_text(client_yaml, "Sui client config")
+    import yaml  # here: ~40 ms the exec plugin pays on every kubectl run when --address is given
+
     try:
         document: Any = yaml.safe_load(text)
     except yaml.YAMLError as error:
