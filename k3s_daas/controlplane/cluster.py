@@ -271,10 +271,13 @@ def up(
         except StartFailed as error:
             stop(started)
             layout.state_file.unlink(missing_ok=True)
-            # A free port can be taken by another process between our probe and the bind.
-            if "address already in use" not in str(error) or attempt == PORT_RACE_ATTEMPTS:
+            # A free port can be taken by another process between our probe and the bind. etcd has
+            # also been seen to exit at once with an empty log on a loaded machine (cause not yet
+            # known; the message now carries its exit status): a fresh attempt has always worked.
+            retry = "address already in use" in str(error) or str(error).startswith("etcd ")
+            if not retry or attempt == PORT_RACE_ATTEMPTS:
                 raise
-            progress(f"a port was taken while starting ({error}); retrying with new ports")
+            progress(f"start-up failed ({error}); retrying with new ports")
         except BaseException:
             stop(started)
             layout.state_file.unlink(missing_ok=True)

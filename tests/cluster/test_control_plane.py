@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -147,3 +149,27 @@ def test_a_failed_start_leaves_no_process(tmp_path, settings) -> None:
             extra_apiserver_args=("--no-such-flag=1",),
         )
     assert _processes_mentioning(str(state_dir.resolve())) == []
+
+
+def test_an_etcd_that_dies_at_start_is_retried_with_fresh_ports(tmp_path, settings) -> None:
+    """etcd has been seen to exit at once on a loaded machine; the start is retried, not failed."""
+    real_etcd = shutil.which(settings.control_plane.etcd_binary)
+    flaky = tmp_path / "flaky-etcd"
+    flaky.write_text(
+        f'#!/bin/sh\n[ -e "{tmp_path}/tried" ] || {{ touch "{tmp_path}/tried"; exit 1; }}\nexec {real_etcd} "$@"\n'
+    )
+    flaky.chmod(0o755)
+    state_dir = tmp_path / "retried"
+    messages: list[str] = []
+    running = cluster.up(
+        dataclasses.replace(settings.control_plane, etcd_binary=str(flaky)),
+        state_dir,
+        messages.append,
+        tie_to_parent=True,
+    )
+    try:
+        assert any("retrying with new ports" in m and "etcd exit 1" in m for m in messages), messages
+        assert cluster.load_running(state_dir.resolve()) is not None
+        assert running.server.startswith("https://127.0.0.1:")
+    finally:
+        cluster.down(state_dir)
