@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from operator_testing import SUI, Chain, OperatorProcess, get_json, new_key, operator_command, operator_env, wait_for
 
-from k3s_daas.controlplane.kubeconfig import write_kubeconfig
+from k3s_daas.controlplane.kubeconfig import token_kubeconfig, write_kubeconfig
 from k3s_daas.controlplane.processes import free_loopback_port
 
 pytestmark = pytest.mark.cluster
@@ -19,28 +19,9 @@ def test_operator_works_with_the_manifests_rbac(kubectl, control_plane, crds, ch
     for name in ("00-namespace.yaml", "01-crd-sealtokens.yaml", "01-crd-stakednodes.yaml", "10-operator-rbac.yaml"):
         kubectl("apply", "-f", str(REPO / "manifests" / name))
     token = kubectl("create", "token", "k3s-daas-operator", "-n", "k3s-daas", "--duration=1h").stdout.strip()
-    import base64
-
     kubeconfig = tmp_path / "operator.kubeconfig"
-    write_kubeconfig(
-        kubeconfig,
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": "c",
-                    "cluster": {
-                        "server": control_plane.server,
-                        "certificate-authority-data": base64.b64encode(control_plane.ca_file.read_bytes()).decode(),
-                    },
-                }
-            ],
-            "users": [{"name": "operator", "user": {"token": token}}],
-            "contexts": [{"name": "c", "context": {"cluster": "c", "user": "operator"}}],
-            "current-context": "c",
-        },
-    )
+    ca = control_plane.ca_file.read_bytes()
+    write_kubeconfig(kubeconfig, token_kubeconfig(control_plane.server, ca, token, "operator"))
     port = free_loopback_port()
     env = operator_env(chain, "k3s-daas")
     operator = OperatorProcess(operator_command(kubeconfig, port), env, tmp_path / "operator.log", port).start()

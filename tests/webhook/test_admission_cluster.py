@@ -8,7 +8,6 @@ kubectl runs as Seal users (role user and role admin) through the exec plugin, a
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import http.client
 import json
@@ -24,7 +23,7 @@ from typing import Any
 import pytest
 
 from k3s_daas.controlplane import cluster, pki
-from k3s_daas.controlplane.kubeconfig import client_certificate_kubeconfig, write_kubeconfig
+from k3s_daas.controlplane.kubeconfig import client_certificate_kubeconfig, token_kubeconfig, write_kubeconfig
 from k3s_daas.controlplane.processes import ManagedProcess, free_loopback_port, spawn, stop, wait_until_ready
 from k3s_daas.controlplane.webhook_wiring import (
     ADMISSION_MANIFEST,
@@ -57,18 +56,8 @@ STAKE_DENIED = "stake 0.3 SUI is below the 0.5 SUI required to write; top up sta
 
 def _service_account_kubeconfig(kubectl, control_plane, account: str, path: Path) -> Path:
     token = kubectl("create", "token", account, "-n", "k3s-daas", "--duration=2h").stdout.strip()
-    ca = base64.b64encode(control_plane.ca_file.read_bytes()).decode()
-    write_kubeconfig(
-        path,
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "c", "cluster": {"server": control_plane.server, "certificate-authority-data": ca}}],
-            "users": [{"name": account, "user": {"token": token}}],
-            "contexts": [{"name": "c", "context": {"cluster": "c", "user": account}}],
-            "current-context": "c",
-        },
-    )
+    ca = control_plane.ca_file.read_bytes()
+    write_kubeconfig(path, token_kubeconfig(control_plane.server, ca, token, account))
     return path
 
 

@@ -8,7 +8,6 @@ status subresource, so these tests do not depend on the operator.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import subprocess
@@ -22,7 +21,7 @@ import yaml
 from webhook_testing import call, rfc3339
 
 from k3s_daas.controlplane import cluster
-from k3s_daas.controlplane.kubeconfig import write_kubeconfig
+from k3s_daas.controlplane.kubeconfig import token_kubeconfig, write_kubeconfig
 from k3s_daas.controlplane.processes import ManagedProcess, spawn, stop, wait_until_ready
 from k3s_daas.controlplane.webhook_wiring import WebhookEndpoint
 from k3s_daas.sealtoken import api_claims, join_claims, sign
@@ -62,18 +61,8 @@ def webhook_kubeconfig(control_plane: cluster.RunningCluster, kubectl, crds, tmp
     kubectl("apply", "-f", str(REPO / "manifests" / "30-webhook-rbac.yaml"))
     token = kubectl("create", "token", "k3s-daas-webhook", "-n", "k3s-daas", "--duration=2h").stdout.strip()
     path = tmp_path_factory.mktemp("webhook-sa") / "kubeconfig"
-    ca = base64.b64encode(control_plane.ca_file.read_bytes()).decode()
-    write_kubeconfig(
-        path,
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "c", "cluster": {"server": control_plane.server, "certificate-authority-data": ca}}],
-            "users": [{"name": "webhook", "user": {"token": token}}],
-            "contexts": [{"name": "c", "context": {"cluster": "c", "user": "webhook"}}],
-            "current-context": "c",
-        },
-    )
+    ca = control_plane.ca_file.read_bytes()
+    write_kubeconfig(path, token_kubeconfig(control_plane.server, ca, token, "webhook"))
     return path
 
 
