@@ -32,6 +32,8 @@ def missing_prerequisite(error: PrerequisiteMissing) -> None:
     """Skip outside CI, fail in CI: a green CI run must have exercised the real control plane."""
     if os.environ.get("CI") == "true":
         pytest.fail(f"prerequisite missing in CI: {error}", pytrace=False)
+    # Outside CI only: a developer without Go or etcd can still run every other layer; the line says
+    # what to install. In CI (above) the same condition is a failure, so cluster tests never skip there.
     pytest.skip(f"prerequisite missing: {error}")
 
 
