@@ -132,53 +132,53 @@ class KubeClient:
         return self._headers
 
     async def get(self, path: str, params: Mapping[str, str] | None = None, timeout_s: float = 10) -> dict[str, Any]:
-        try:
-            async with self._session.get(
-                self._access.server + path,
-                params=params,
-                headers=self._current_headers(),
-                ssl=self._ssl,
-                timeout=aiohttp.ClientTimeout(total=timeout_s),
-            ) as response:
-                body = await response.read()
-                if response.status != 200:
-                    raise ApiError(response.status, _status_message(body, response.reason))
-        except (aiohttp.ClientError, TimeoutError) as error:
-            raise ApiError(
-                0, f"cannot reach the API server {self._access.server}: {error or type(error).__name__}"
-            ) from None
-        try:
-            document: Any = json.loads(body)
-        except ValueError:
-            raise ApiError(response.status, "the API server answered something other than JSON") from None
+        document = await self._request("GET", path, params=params, timeout_s=timeout_s, ok=(200,))
         if not isinstance(document, dict):
-            raise ApiError(response.status, "the API server answered something other than an object")
+            raise ApiError(200, "the API server answered something other than an object")
         return document
 
     async def send(self, method: str, path: str, document: Mapping[str, Any], timeout_s: float = 10) -> dict[str, Any]:
         """POST or PUT ``document``; the API server's answer (the object written)."""
-        headers = {**self._current_headers(), "Content-Type": "application/json"}
+        answer = await self._request(method, path, document=document, timeout_s=timeout_s, ok=(200, 201))
+        return answer if isinstance(answer, dict) else {}
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        timeout_s: float,
+        ok: tuple[int, ...],
+        params: Mapping[str, str] | None = None,
+        document: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """One request; its JSON answer, or ApiError (status 0 when the server cannot be reached)."""
+        headers = self._current_headers()
+        data = None
+        if document is not None:
+            headers = {**headers, "Content-Type": "application/json"}
+            data = json.dumps(document).encode()
         try:
             async with self._session.request(
                 method,
                 self._access.server + path,
-                data=json.dumps(document).encode(),
+                params=params,
+                data=data,
                 headers=headers,
                 ssl=self._ssl,
                 timeout=aiohttp.ClientTimeout(total=timeout_s),
             ) as response:
                 body = await response.read()
-                if response.status not in (200, 201):
+                if response.status not in ok:
                     raise ApiError(response.status, _status_message(body, response.reason))
         except (aiohttp.ClientError, TimeoutError) as error:
             raise ApiError(
                 0, f"cannot reach the API server {self._access.server}: {error or type(error).__name__}"
             ) from None
         try:
-            answer: Any = json.loads(body)
+            return json.loads(body)
         except ValueError:
             raise ApiError(response.status, "the API server answered something other than JSON") from None
-        return answer if isinstance(answer, dict) else {}
 
     async def watch(self, path: str, params: Mapping[str, str], timeout_s: float) -> AsyncIterator[dict[str, Any]]:
         """Watch events (``{"type": ..., "object": ...}``) until the server ends the stream."""
