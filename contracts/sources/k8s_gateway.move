@@ -6,10 +6,17 @@
 ///
 /// A `SealToken` is owned by the user; its revocation and expiry live in the shared `Gateway`'s
 /// `Table<ID, TokenEntry>` so that an admin can revoke a token it does not hold.
-/// Specification: docs/chain-model.md.
+///
+/// On-chain request mode: `submit_request` records a Kubernetes API request; the control plane's
+/// enclave executes it and signs the outcome (`K8sResponsePayload`, intent `RESPONSE_INTENT`,
+/// docs/enclave.md), and anybody relays that signed outcome to `store_k8s_response`, which
+/// accepts it only with the signature of an enclave registered under the current PCRs.
+/// Specification: docs/chain-model.md and docs/onchain-requests.md.
 module k3s_daas::k8s_gateway;
 
+use k3s_daas::enclave::{Self, Enclave, EnclaveConfig};
 use k3s_daas::staking::{Self, AdminCap, StakeRecord, StakingPool};
+use std::hash;
 use std::string::String;
 use sui::clock::Clock;
 use sui::event;
@@ -37,6 +44,12 @@ const EInvalidRequest: u64 = 107;
 const EUnknownRequest: u64 = 108;
 /// A response for this request id is already stored.
 const EResponseExists: u64 = 109;
+/// The body digest is not 32 bytes, or the body is given and its SHA-256 is not the digest.
+const EInvalidBodyDigest: u64 = 110;
+/// The enclave was registered under PCRs that have since been replaced.
+const EEnclaveNotCurrent: u64 = 111;
+/// The signature is not the enclave's over the response.
+const EInvalidResponseSignature: u64 = 112;
 
 // === Limits ===
 
@@ -44,6 +57,13 @@ const EResponseExists: u64 = 109;
 const MAX_EXPIRY_MS: u64 = 31_536_000_000;
 /// Maximum length of one permission item, in bytes (UTF-8).
 const MAX_PERMISSION_BYTES: u64 = 128;
+/// The length of a SHA-256 digest.
+const DIGEST_LENGTH: u64 = 32;
+
+// === Enclave intents (allocated in docs/enclave.md) ===
+
+/// `IntentMessage<K8sResponsePayload>`: the enclave's outcome of an on-chain request.
+const RESPONSE_INTENT: u8 = 1;
 
 // === Objects ===
 
@@ -73,13 +93,25 @@ public struct SealToken has key {
     expires_at_ms: u64,
 }
 
+/// A stored response: the enclave-signed outcome, who relayed it and when.
 public struct K8sResponse has store {
     request_id: u64,
     status_code: u16,
     body_digest: vector<u8>,
     body: String,
+    enclave_id: ID,
+    signed_at_ms: u64,
+    signature: vector<u8>,
     responder: address,
     stored_at_ms: u64,
+}
+
+/// What the enclave signs for a response, as `IntentMessage { intent: RESPONSE_INTENT,
+/// timestamp_ms, payload }` (BCS, Ed25519). The body itself is bound through its digest.
+public struct K8sResponsePayload has copy, drop {
+    request_id: u64,
+    status_code: u16,
+    body_digest: vector<u8>,
 }
 
 // === Events ===
@@ -110,6 +142,9 @@ public struct K8sResponseStored has copy, drop {
     request_id: u64,
     status_code: u16,
     body_digest: vector<u8>,
+    enclave_id: ID,
+    signed_at_ms: u64,
+    signature: vector<u8>,
 }
 
 // === Initialisation ===
@@ -211,20 +246,35 @@ public fun submit_request(
     event::emit(K8sAPIRequest { request_id, sender: ctx.sender(), method, path, payload });
 }
 
-/// Stores the response to request `request_id`.
-/// Checks, in this order: `EUnknownRequest` (0 or not yet assigned), `EResponseExists`.
+/// Stores the enclave-signed response to request `request_id`. Anybody may relay it: the
+/// signature of a current enclave over `K8sResponsePayload { request_id, status_code,
+/// body_digest }` at `signed_at_ms` is what counts. `body` is the response body when it is kept
+/// on chain, or empty when it is kept off chain (docs/onchain-requests.md).
+/// Checks, in this order: `EUnknownRequest` (0 or not yet assigned), `EResponseExists`,
+/// `EInvalidBodyDigest`, `EEnclaveNotCurrent`, `EInvalidResponseSignature`.
 public fun store_k8s_response(
     gateway: &mut Gateway,
-    _cap: &AdminCap,
+    config: &EnclaveConfig,
+    enclave: &Enclave,
     request_id: u64,
     status_code: u16,
     body_digest: vector<u8>,
     body: String,
+    signed_at_ms: u64,
+    signature: vector<u8>,
     clock: &Clock,
     ctx: &mut TxContext,
 ) {
     assert!(request_id > 0 && request_id < gateway.next_request_id, EUnknownRequest);
     assert!(!gateway.responses.contains(request_id), EResponseExists);
+    assert!(valid_body_digest(&body, &body_digest), EInvalidBodyDigest);
+    assert!(enclave::is_current(config, enclave), EEnclaveNotCurrent);
+    let payload = K8sResponsePayload { request_id, status_code, body_digest };
+    assert!(
+        enclave::verify_signature(config, enclave, RESPONSE_INTENT, signed_at_ms, payload, &signature),
+        EInvalidResponseSignature,
+    );
+    let enclave_id = object::id(enclave);
     gateway
         .responses
         .add(
@@ -234,11 +284,21 @@ public fun store_k8s_response(
                 status_code,
                 body_digest,
                 body,
+                enclave_id,
+                signed_at_ms,
+                signature,
                 responder: ctx.sender(),
                 stored_at_ms: clock.timestamp_ms(),
             },
         );
-    event::emit(K8sResponseStored { request_id, status_code, body_digest });
+    event::emit(K8sResponseStored {
+        request_id,
+        status_code,
+        body_digest,
+        enclave_id,
+        signed_at_ms,
+        signature,
+    });
 }
 
 // === Validation ===
@@ -274,6 +334,12 @@ public fun valid_permission(permission: &String): bool {
         i = i + 1;
     };
     colons == 1 && colon_at > 0 && colon_at + 1 < len
+}
+
+/// A SHA-256 digest, and the body's own when the body is kept on chain (non-empty).
+fun valid_body_digest(body: &String, body_digest: &vector<u8>): bool {
+    if (body_digest.length() != DIGEST_LENGTH) return false;
+    body.is_empty() || hash::sha2_256(*body.as_bytes()) == *body_digest
 }
 
 fun is_ascii_whitespace(b: u8): bool {
@@ -338,6 +404,26 @@ public fun response_stored_at_ms(gateway: &Gateway, request_id: u64): u64 {
     gateway.responses.borrow(request_id).stored_at_ms
 }
 
+public fun response_enclave_id(gateway: &Gateway, request_id: u64): ID {
+    gateway.responses.borrow(request_id).enclave_id
+}
+
+public fun response_signed_at_ms(gateway: &Gateway, request_id: u64): u64 {
+    gateway.responses.borrow(request_id).signed_at_ms
+}
+
+public fun response_signature(gateway: &Gateway, request_id: u64): vector<u8> {
+    gateway.responses.borrow(request_id).signature
+}
+
+/// The intent value of a signed response.
+public fun response_intent(): u8 { RESPONSE_INTENT }
+
+/// The payload an enclave signs for a response (for verifiers in other packages).
+public fun response_payload(request_id: u64, status_code: u16, body_digest: vector<u8>): K8sResponsePayload {
+    K8sResponsePayload { request_id, status_code, body_digest }
+}
+
 public fun seal_token_owner(token: &SealToken): address { token.owner }
 
 public fun seal_token_stake_record(token: &SealToken): ID { token.stake_record }
@@ -394,6 +480,9 @@ public fun k8s_response_stored_event(
     request_id: u64,
     status_code: u16,
     body_digest: vector<u8>,
+    enclave_id: ID,
+    signed_at_ms: u64,
+    signature: vector<u8>,
 ): K8sResponseStored {
-    K8sResponseStored { request_id, status_code, body_digest }
+    K8sResponseStored { request_id, status_code, body_digest, enclave_id, signed_at_ms, signature }
 }

@@ -61,7 +61,7 @@ const DEFAULT_COOLDOWN_MS: u64 = 86_400_000;
 // === Objects ===
 
 /// Held by the publisher: required by `slash`, `set_cooldown`, admin revocation of Seal tokens
-/// and `k8s_gateway::store_k8s_response`.
+/// and `enclave::update_pcrs`.
 public struct AdminCap has key, store {
     id: UID,
 }

@@ -219,6 +219,7 @@ public fun submit_request(
     test_scenario::return_shared(gateway);
 }
 
+/// The relay of an enclave-signed response (no capability: the signature is what counts).
 public fun store_k8s_response(
     h: &mut Harness,
     sender: address,
@@ -227,21 +228,29 @@ public fun store_k8s_response(
     status_code: u16,
     body_digest: vector<u8>,
     body: vector<u8>,
+    enclave_id: ID,
+    signed_at_ms: u64,
+    signature: vector<u8>,
 ) {
     begin_step(h, sender, time_ms);
     let mut gateway = h.scenario.take_shared<Gateway>();
-    let cap = h.scenario.take_from_sender<AdminCap>();
+    let config = h.scenario.take_shared<EnclaveConfig>();
+    let registered = h.scenario.take_shared_by_id<Enclave>(enclave_id);
     k8s_gateway::store_k8s_response(
         &mut gateway,
-        &cap,
+        &config,
+        &registered,
         request_id,
         status_code,
         body_digest,
         body.to_string(),
+        signed_at_ms,
+        signature,
         &h.clock,
         h.scenario.ctx(),
     );
-    h.scenario.return_to_sender(cap);
+    test_scenario::return_shared(registered);
+    test_scenario::return_shared(config);
     test_scenario::return_shared(gateway);
 }
 
@@ -271,6 +280,33 @@ public fun register_enclave(h: &mut Harness, sender: address, time_ms: u64, docu
     let config = h.scenario.take_shared<EnclaveConfig>();
     let attestation = nitro_attestation::load_nitro_attestation(document, &h.clock);
     enclave::register_enclave(&config, attestation, &h.clock, h.scenario.ctx());
+    test_scenario::return_shared(config);
+    let registered = event::events_by_type<EnclaveRegistered>();
+    enclave::enclave_registered_enclave_id(registered.borrow(registered.length() - 1))
+}
+
+/// `enclave::register_for_testing` with the configuration's current PCRs: an enclave whose key a
+/// test holds (no Nitro document can bind such a key). Returns the new enclave's id.
+public fun register_for_testing(
+    h: &mut Harness,
+    sender: address,
+    time_ms: u64,
+    public_key: vector<u8>,
+    attested_at_ms: u64,
+): ID {
+    begin_step(h, sender, time_ms);
+    let config = h.scenario.take_shared<EnclaveConfig>();
+    let (pcr0, pcr1, pcr2) = enclave::config_pcrs(&config);
+    enclave::register_for_testing(
+        &config,
+        option::some(public_key),
+        pcr0,
+        pcr1,
+        pcr2,
+        attested_at_ms,
+        &h.clock,
+        h.scenario.ctx(),
+    );
     test_scenario::return_shared(config);
     let registered = event::events_by_type<EnclaveRegistered>();
     enclave::enclave_registered_enclave_id(registered.borrow(registered.length() - 1))

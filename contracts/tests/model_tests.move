@@ -201,13 +201,24 @@ fun seal_token_and_token_entry_fields() {
 fun response_fields() {
     let mut h = harness::begin();
     h.submit_request(ALICE, 5, b"GET", b"/healthz", b"");
-    h.store_k8s_response(ADMIN, 7, 1, 200, x"00ff", b"ok");
-    h.expect_response(1, 200, x"00ff", b"ok");
+    // The key of contracts/vectors/k8s_request_response.json; its signature of
+    // (request 1, status 200, sha256("ok")) at t=6.
+    h.update_pcrs(ADMIN, 5, x"287d872f9ba3408e64f4f1bdeb4dffaae72cb606a0c9b496ae33665b04569e4791c87a552fb378eb665aeee5b3e52ffd", x"e8a5c11e0b8a0a8c1b7f413e9804105c280436f30a2aa9ddcb6c6b5ab4a53ec501a9a10148d536e7c03a6149bee11d2f", x"59bf07794900d96fde875ea84e810537067a82da176d4d0798401b26f3652bbe5af68b602a6d1230437b5662fa7fde36");
+    let enclave_id = h.register_for_testing(CAROL, 5, x"edd73ff2269f7a6fd766cb80eaa9c6244aa0f4ace9d530bd3720fda427715e34", 5);
+    let digest = x"2689367b205c16ce32ed4200942b8b8b1e262dfc70d9bc9fbc77c49699a4f1df";
+    let signature =
+        x"672d08d5071cacc7a75c0bfefe9eb46aaaaa268063d3d3d8d48eb135e88b119f515c6727ce2573562d311a7464e568ba35c6c289ae55b48d2dad7f6150cd6b05";
+    h.store_k8s_response(CAROL, 7, 1, 200, digest, b"ok", enclave_id, 6, signature);
+    h.expect_response(1, 200, digest, b"ok");
     let s = h.scenario();
     s.next_tx(ADMIN);
     let gateway = s.take_shared<Gateway>();
-    assert!(k8s_gateway::response_responder(&gateway, 1) == ADMIN, 0);
+    assert!(k8s_gateway::response_responder(&gateway, 1) == CAROL, 0);
     assert!(k8s_gateway::response_stored_at_ms(&gateway, 1) == 7, 1);
+    assert!(k8s_gateway::response_enclave_id(&gateway, 1) == enclave_id, 2);
+    assert!(k8s_gateway::response_signed_at_ms(&gateway, 1) == 6, 3);
+    assert!(k8s_gateway::response_signature(&gateway, 1) == signature, 4);
+    assert!(k8s_gateway::response_intent() == 1, 5);
     test_scenario::return_shared(gateway);
     h.end();
 }

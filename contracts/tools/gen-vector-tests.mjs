@@ -52,11 +52,14 @@ const FUNCTIONS = {
     args: [["method", "string"], ["path", "string"], ["payload", "string"]],
   },
   "k8s_gateway::store_k8s_response": {
-    args: [["request_id", "u64"], ["status_code", "u16"], ["body_digest", "bytes"], ["body", "string"]],
-    cap: true,
+    args: [["request_id", "u64"], ["status_code", "u16"], ["body_digest", "bytes"], ["body", "string"],
+      ["enclave", "enclave"], ["signed_at_ms", "u64"], ["signature", "bytes"]],
   },
   "enclave::update_pcrs": { args: [["pcr0", "bytes"], ["pcr1", "bytes"], ["pcr2", "bytes"]], cap: true },
   "enclave::register_enclave": { args: [["document", "document"]], creates: "enclave" },
+  // Test-only (Move: enclave::register_for_testing with the configuration's PCRs; localnet: a
+  // store-level registration): an enclave whose key the vector signs with.
+  "enclave::register_for_testing": { args: [["public_key", "bytes"], ["attested_at_ms", "u64"]], creates: "enclave" },
   "enclave::record_message": {
     args: [["enclave", "enclave"], ["intent", "u8"], ["timestamp_ms", "u64"], ["payload", "bytes"],
       ["signature", "bytes"]],
@@ -98,7 +101,8 @@ const EVENTS = {
   },
   "k8s_gateway::K8sResponseStored": {
     ctor: "k8s_gateway::k8s_response_stored_event",
-    fields: [["request_id", "u64"], ["status_code", "u16"], ["body_digest", "bytes"]],
+    fields: [["request_id", "u64"], ["status_code", "u16"], ["body_digest", "bytes"], ["enclave_id", "enclave"],
+      ["signed_at_ms", "u64"], ["signature", "bytes"]],
   },
   "enclave::PcrsUpdated": {
     ctor: "enclave::pcrs_updated_event",
@@ -124,7 +128,8 @@ const ABORTS = {
   k8s_gateway: {
     EInsufficientStake: 100, EWrongRole: 101, EInvalidExpiry: 102, ENotAuthorized: 103,
     EAlreadyRevoked: 104, EUnknownToken: 105, EInvalidPermission: 106, EInvalidRequest: 107,
-    EUnknownRequest: 108, EResponseExists: 109,
+    EUnknownRequest: 108, EResponseExists: 109, EInvalidBodyDigest: 110, EEnclaveNotCurrent: 111,
+    EInvalidResponseSignature: 112,
   },
   enclave: {
     ENotConfigured: 200, EInvalidPcr: 201, ENoPublicKey: 202, EInvalidPublicKey: 203, EPcrMismatch: 204,

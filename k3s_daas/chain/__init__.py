@@ -20,6 +20,7 @@ from k3s_daas.chain.models import (
     StakeStatus,
     TokenEntry,
 )
+from k3s_daas.chain.responses import StoredResponse
 from k3s_daas.stake import Role
 
 __all__ = [
@@ -40,5 +41,6 @@ __all__ = [
     "StakeEntry",
     "StakeRecord",
     "StakeStatus",
+    "StoredResponse",
     "TokenEntry",
 ]

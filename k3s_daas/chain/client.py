@@ -50,6 +50,7 @@ from k3s_daas.chain.models import (
     parse_stake_record,
     parse_token_entry,
 )
+from k3s_daas.chain.responses import StoredResponse, parse_stored_response
 from k3s_daas.settings import ChainSettings
 
 log = logging.getLogger(__name__)
@@ -269,6 +270,7 @@ class ChainClient:
             stake_table_id=as_address(as_mapping(pool["entries"], "entries")["id"], "StakingPool.entries.id"),
             gateway_id=gateway_id,
             token_table_id=as_address(as_mapping(gateway["tokens"], "tokens")["id"], "Gateway.tokens.id"),
+            response_table_id=as_address(as_mapping(gateway["responses"], "responses")["id"], "Gateway.responses.id"),
         )
 
     # --- stakes and tokens ---------------------------------------------------------------
@@ -425,6 +427,21 @@ class ChainClient:
             return rows
 
         return await self._query(op, queries.OBJECTS_WITH_ENTRIES, variables, parse)
+
+    async def response(self, request_id: int) -> StoredResponse | None:
+        """The Gateway's stored response to ``request_id`` (on-chain request mode), None while there is none."""
+        op = "response"
+        table = (await self.deployment()).response_table_id
+        name = {"type": "u64", "bcs": base64.b64encode(request_id.to_bytes(8, "little")).decode()}
+
+        def parse(data: Mapping[str, Any]) -> StoredResponse | None:
+            checkpoint = _checkpoint(data, op)
+            found = _mapping(data.get("address"), op, "address").get("dynamicField")
+            if found is None:
+                return None
+            return parse_stored_response(_entry_value(found, op), checkpoint)
+
+        return await self._query(op, queries.TABLE_ENTRY, {"table": table, "name": name}, parse)
 
     # --- the enclave module ----------------------------------------------------------------
 

@@ -151,6 +151,8 @@ class Deployment:
     stake_table_id: str
     gateway_id: str
     token_table_id: str
+    response_table_id: str = ""
+    """The Gateway's ``Table<u64, K8sResponse>`` (on-chain request mode)."""
 
 
 # --- strict parsing of Move JSON --------------------------------------------------------------

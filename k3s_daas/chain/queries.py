@@ -102,3 +102,12 @@ query ObjectsOfType($type: String!, $first: Int, $after: String) {
   }
 }
 """
+
+TABLE_ENTRY: Final = """
+query TableEntry($table: SuiAddress!, $name: DynamicFieldName!) {
+  checkpoint { sequenceNumber }
+  address(address: $table) {
+    dynamicField(name: $name) { value { ... on MoveValue { json } } }
+  }
+}
+"""

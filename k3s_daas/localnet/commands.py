@@ -18,15 +18,18 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from k3s_daas import logs
 from k3s_daas.enclave.errors import MalformedAttestation
 from k3s_daas.enclave.response import AttestationResponse
 from k3s_daas.errors import UserError
 from k3s_daas.localnet.client import LocalnetClient, LocalnetError
 from k3s_daas.localnet.clock import wall_clock_ms
+from k3s_daas.localnet.enclave import SYSTEM_SENDER
 from k3s_daas.localnet.move import MoveTypeError, canonical_address
 from k3s_daas.localnet.package import ENCLAVE, GATEWAY, STAKING
 from k3s_daas.localnet.server import LocalnetApp
 from k3s_daas.localnet.store import Store
+from k3s_daas.onchain_requests.development import register_development_enclave
 from k3s_daas.settings import Settings
 from k3s_daas.stake import Role
 from k3s_daas.sui.crypto import Keypair
@@ -95,12 +98,17 @@ def register(subparsers: _Subparsers) -> None:
     request.set_defaults(run=run_submit_request)
 
     response = _call_parser(
-        actions, "store-response", "k8s_gateway::store_k8s_response (needs the AdminCap): record a response"
+        actions,
+        "store-response",
+        "k8s_gateway::store_k8s_response: relay an enclave-signed response (any sender; the signature counts)",
     )
     response.add_argument("--request-id", required=True, type=_u64, metavar="N")
-    response.add_argument("--status-code", required=True, type=int, metavar="N")
-    response.add_argument("--body", default="", metavar="TEXT")
-    response.add_argument("--body-digest", default="", metavar="HEX", help="hex bytes (default: empty)")
+    response.add_argument("--status-code", required=True, type=_u16, metavar="N")
+    response.add_argument("--body", default="", metavar="TEXT", help="the body kept on chain (default: none)")
+    response.add_argument("--body-digest", required=True, type=_hex, metavar="HEX", help="SHA-256 of the body")
+    response.add_argument("--enclave", required=True, type=_object_id, metavar="ID", help="the signing Enclave")
+    response.add_argument("--signed-at-ms", required=True, type=_u64, metavar="N", help="the signed timestamp")
+    response.add_argument("--signature", required=True, type=_hex, metavar="HEX", help="the Ed25519 signature")
     response.set_defaults(run=run_store_response)
 
     _register_enclave_calls(actions)
@@ -136,6 +144,21 @@ def _register_enclave_calls(actions: _Subparsers) -> None:
         help="the attestation document: raw COSE_Sign1 bytes, their hex, or a webhook's /attestation JSON answer",
     )
     register.set_defaults(run=run_register_enclave)
+
+    development = actions.add_parser(
+        "register-development-enclave",
+        help="register an enclave key without an attestation document (localnet only: development mode)",
+        description=(
+            "enclave::register_for_testing as a localnet system call on the chain's database: registers the key "
+            "of a webhook in development mode (no TEE), under the configured PCRs. A real network has no such call."
+        ),
+    )
+    development.add_argument("--db", default=None, type=Path, metavar="FILE", help="SQLite state (default: settings)")
+    development.add_argument(
+        "--public-key", required=True, type=_hex, metavar="HEX", help="the enclave key (/attestation's public_key)"
+    )
+    development.add_argument("--owner", default=None, metavar="0x...", help="recorded as the registrant (default 0x0)")
+    development.set_defaults(run=run_register_development_enclave)
 
     record = _call_parser(
         actions, "record-message", "enclave::record_message: record a message a registered enclave signed"
@@ -209,6 +232,13 @@ def _u8(text: str) -> int:
     return value
 
 
+def _u16(text: str) -> int:
+    value = _u64(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"{text} is out of range (0 to 65535)")
+    return value
+
+
 def _u64(text: str) -> int:
     try:
         value = int(text, 10)
@@ -231,6 +261,7 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.clock_offset_ms:
         store.advance_clock(max(0, args.clock_offset_ms - store.clock_offset_ms()))
     app = LocalnetApp(store, allow_clock_control=args.allow_clock_control)
+    logs.configure(settings.log)
     print(
         f"localnet: chain {info.chain_identifier}, package {info.deployment.package.package_id}, "
         f"admin {info.deployment.admin}, state {store.path}\n"
@@ -334,19 +365,22 @@ def run_submit_request(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_store_response(args: argparse.Namespace, settings: Settings) -> int:
     sender = _sender(args)
-    client = _client(args, settings)
-    try:
-        digest = bytes.fromhex(args.body_digest)
-    except ValueError:
-        raise UserError(f"--body-digest {args.body_digest!r} is not hex") from None
     arguments = {
-        "cap": _admin_cap(client, sender, "store-response"),
+        "enclave": args.enclave,
         "request_id": args.request_id,
         "status_code": args.status_code,
-        "body_digest": base64.b64encode(digest).decode(),
+        "body_digest": _b64(args.body_digest),
         "body": args.body,
+        "signed_at_ms": args.signed_at_ms,
+        "signature": _b64(args.signature),
     }
-    return _print(client.call(sender, GATEWAY, "store_k8s_response", arguments))
+    return _print(_client(args, settings).call(sender, GATEWAY, "store_k8s_response", arguments))
+
+
+def run_register_development_enclave(args: argparse.Namespace, settings: Settings) -> int:
+    owner = canonical_address(args.owner) if args.owner else SYSTEM_SENDER
+    registered = register_development_enclave(args.db or settings.localnet.db_path, args.public_key, owner)
+    return _print({"digest": registered.digest, "enclaveId": registered.enclave_id})
 
 
 def _b64(data: bytes) -> str:

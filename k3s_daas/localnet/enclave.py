@@ -11,6 +11,12 @@ at the transaction's clock time, before the Move code, with this project's verif
 (``k3s_daas.enclave.attestation.load_nitro_attestation``: AWS root only, every certificate valid
 at the clock time). Its failures abort as the native does: ``nitro_attestation::EParseError`` (1)
 or ``EVerifyError`` (2). A development attestation therefore never registers, as on Sui.
+
+``register_for_testing`` is Move's ``#[test_only]`` function of that name as a localnet *system
+call*: the same rules on a given key, with the configuration's own PCRs, runnable only by
+``SYSTEM_SENDER`` (0x0, an address no key signs for), so only code holding the store runs it
+(``Store.execute``), never a signed call over HTTP. It registers the key of a development-mode
+enclave on a development chain, and the vectors' test enclaves (docs/onchain-requests.md).
 """
 
 from __future__ import annotations
@@ -31,12 +37,23 @@ from k3s_daas.localnet.package import (
     PCR_LENGTH,
     Package,
 )
-from k3s_daas.localnet.state import InvalidTransaction, ObjectState, Owner
+from k3s_daas.localnet.state import Call, InvalidTransaction, ObjectState, Owner
 from k3s_daas.localnet.transaction import Tx, abort, as_int
 
-__all__ = ["FUNCTIONS", "SIGNATURES", "initial_config", "valid_pcr"]
+__all__ = [
+    "FUNCTIONS",
+    "SIGNATURES",
+    "SYSTEM_SENDER",
+    "config_input",
+    "initial_config",
+    "is_current",
+    "register_for_testing_call",
+    "valid_pcr",
+]
 
 PCR_FIELDS: Final = ("pcr0", "pcr1", "pcr2")
+SYSTEM_SENDER: Final = "0x" + "0" * 64
+"""The sender of localnet's system calls: no key has this address, so no signed call comes from it."""
 _NATIVE: Final = "load_nitro_attestation"
 
 SIGNATURES: Final[Mapping[tuple[str, str], Mapping[str, arguments.Parser]]] = {
@@ -48,6 +65,11 @@ SIGNATURES: Final[Mapping[tuple[str, str], Mapping[str, arguments.Parser]]] = {
     },
     # The bytes given to ``load_nitro_attestation`` (see the module docstring).
     (ENCLAVE, "register_enclave"): {"document": arguments.bytes_b64},
+    (ENCLAVE, "register_for_testing"): {
+        "public_key": arguments.bytes_b64,
+        "attested_at_ms": arguments.U64,
+        "owner": arguments.object_id,
+    },
     (ENCLAVE, "record_message"): {
         "enclave": arguments.object_id,
         "intent": arguments.U8,
@@ -75,6 +97,16 @@ def _bytes(value: object) -> bytes:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+def config_input(tx: Tx) -> ObjectState:
+    """The shared ``EnclaveConfig``, read-only: for other modules' calls that verify enclave signatures."""
+    return _config(tx, mutable=False)
+
+
+def is_current(config: ObjectState, enclave: ObjectState) -> bool:
+    """``enclave::is_current``: registered under the configuration version in force."""
+    return as_int(enclave.contents["config_version"]) == as_int(config.contents["version"])
 
 
 def _config(tx: Tx, *, mutable: bool) -> ObjectState:
@@ -119,10 +151,23 @@ def _register_enclave(tx: Tx, args: Mapping[str, object]) -> None:
     # the transaction's first command, so its aborts come before the Move code's.
     config = _config(tx, mutable=False)
     document = _load_nitro_attestation(tx, _bytes(args["document"]))
+    pcrs = {index: document.pcrs.get(index, b"") for index in range(len(PCR_FIELDS))}
+    _register(tx, fn, config, document.public_key, pcrs, document.timestamp_ms, tx.ctx.sender)
+
+
+def _register(
+    tx: Tx,
+    fn: str,
+    config: ObjectState,
+    public_key: bytes | None,
+    pcrs: Mapping[int, bytes],
+    attested_at: int,
+    owner: str,
+) -> None:
+    """enclave.move's ``register``: the rules shared by ``register_enclave`` and ``register_for_testing``."""
     version = as_int(config.contents["version"])
     if version == 0:
         raise abort(fn, "ENotConfigured", "no PCRs have been set yet (enclave::update_pcrs)")
-    public_key = document.public_key
     if public_key is None:
         raise abort(fn, "ENoPublicKey", "the attestation document binds no public key")
     if len(public_key) != ENCLAVE_PUBLIC_KEY_LENGTH:
@@ -131,13 +176,11 @@ def _register_enclave(tx: Tx, args: Mapping[str, object]) -> None:
         )
     # An absent PCR reads as empty, as enclave.move's ``document_pcr``: it matches no configuration.
     differing = [
-        f"PCR{index}"
-        for index, name in enumerate(PCR_FIELDS)
-        if document.pcrs.get(index, b"") != _bytes(config.contents[name])
+        f"PCR{index}" for index, name in enumerate(PCR_FIELDS) if pcrs.get(index, b"") != _bytes(config.contents[name])
     ]
     if differing:
         raise abort(fn, "EPcrMismatch", f"{', '.join(differing)} of the document differ from the configuration")
-    now, attested_at = tx.ctx.timestamp_ms, document.timestamp_ms
+    now = tx.ctx.timestamp_ms
     # A document dated after the clock (clock skew) is accepted, as in Move: its certificates were
     # already checked at the clock time by the native.
     if now > attested_at and now - attested_at > MAX_ATTESTATION_AGE_MS:
@@ -146,7 +189,7 @@ def _register_enclave(tx: Tx, args: Mapping[str, object]) -> None:
             "EStaleAttestation",
             f"the document is {now - attested_at} ms old, more than {MAX_ATTESTATION_AGE_MS} ms",
         )
-    enclave_id, owner = tx.fresh_id(), tx.ctx.sender
+    enclave_id = tx.fresh_id()
     registered = {
         "public_key": _b64(public_key),
         "config_version": str(version),
@@ -156,6 +199,25 @@ def _register_enclave(tx: Tx, args: Mapping[str, object]) -> None:
     # Shared by this transaction: ``Tx.effects`` gives it its initial shared version.
     tx.create(enclave_id, tx.package.enclave, Owner.shared(0), contents)
     tx.emit(ENCLAVE, "EnclaveRegistered", {"enclave_id": enclave_id, "owner": owner, **registered})
+
+
+def register_for_testing_call(public_key: bytes, attested_at_ms: int, owner: str) -> Call:
+    """The system call registering ``public_key`` for ``owner``; run it with ``Store.execute(call,
+    SYSTEM_SENDER, now)``."""
+    arguments = {"public_key": _b64(public_key), "attested_at_ms": attested_at_ms, "owner": owner}
+    return Call(ENCLAVE, "register_for_testing", arguments)
+
+
+def _register_for_testing(tx: Tx, args: Mapping[str, object]) -> None:
+    fn = "register_for_testing"
+    if tx.ctx.sender != SYSTEM_SENDER:
+        raise InvalidTransaction(
+            "enclave::register_for_testing is a localnet system call (development and tests): it is run on the "
+            "chain's store (`k3s-daas localnet register-development-enclave`), never by a signed transaction"
+        )
+    config = _config(tx, mutable=False)
+    pcrs = {index: _bytes(config.contents[name]) for index, name in enumerate(PCR_FIELDS)}
+    _register(tx, fn, config, _bytes(args["public_key"]), pcrs, as_int(args["attested_at_ms"]), str(args["owner"]))
 
 
 def _record_message(tx: Tx, args: Mapping[str, object]) -> None:
@@ -192,5 +254,6 @@ def _record_message(tx: Tx, args: Mapping[str, object]) -> None:
 FUNCTIONS: Final[Mapping[tuple[str, str], Callable[[Tx, Mapping[str, object]], None]]] = {
     (ENCLAVE, "update_pcrs"): _update_pcrs,
     (ENCLAVE, "register_enclave"): _register_enclave,
+    (ENCLAVE, "register_for_testing"): _register_for_testing,
     (ENCLAVE, "record_message"): _record_message,
 }

@@ -14,11 +14,13 @@ the argument parsers ``arguments.py``.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from k3s_daas.chain.models import StakeStatus
+from k3s_daas.enclave.errors import EnclaveSignatureError
 from k3s_daas.localnet import arguments, enclave
 from k3s_daas.localnet.move import ID_TYPE, U64, canonical_address, coin_type, derive_object_id
 from k3s_daas.localnet.package import (
@@ -44,7 +46,10 @@ from k3s_daas.localnet.state import (
     TxContext,
 )
 from k3s_daas.localnet.transaction import Tx, abort, as_int, as_struct
+from k3s_daas.onchain_requests import signing
 from k3s_daas.stake import Role
+
+U64_MAX: Final = 2**64 - 1
 
 # Parameters by entry function, without the shared objects, the clock and the context (localnet
 # supplies those). ``amount`` of ``stake`` is the value of the coin localnet mints for the call.
@@ -68,11 +73,13 @@ SIGNATURES: Final[Mapping[tuple[str, str], Mapping[str, arguments.Parser]]] = {
     (GATEWAY, "admin_revoke_seal_token"): {"cap": arguments.object_id, "token_id": arguments.object_id},
     (GATEWAY, "submit_request"): {"method": arguments.string, "path": arguments.string, "payload": arguments.string},
     (GATEWAY, "store_k8s_response"): {
-        "cap": arguments.object_id,
+        "enclave": arguments.object_id,
         "request_id": arguments.U64,
         "status_code": arguments.U16,
         "body_digest": arguments.bytes_b64,
         "body": arguments.string,
+        "signed_at_ms": arguments.U64,
+        "signature": arguments.bytes_b64,
     },
     **enclave.SIGNATURES,
 }
@@ -137,7 +144,12 @@ def _stake(tx: Tx, args: Mapping[str, object]) -> None:
             "staked_at_ms": str(now),
         },
     )
-    pool = tx.update(pool, balance=str(as_int(pool.contents["balance"]) + amount))
+    balance = as_int(pool.contents["balance"]) + amount
+    if balance > U64_MAX:
+        # Move's balance::join fails with an arithmetic error here. On Sui it cannot happen (the total
+        # supply, 10^19 MIST, fits in a u64); localnet mints each stake's coin, so it must refuse.
+        raise InvalidTransaction(f"amount {amount}: the staking pool's balance would exceed the u64 maximum")
+    pool = tx.update(pool, balance=str(balance))
     tx.table_add(
         pool,
         "entries",
@@ -406,16 +418,40 @@ def _submit_request(tx: Tx, args: Mapping[str, object]) -> None:
 
 
 def _store_k8s_response(tx: Tx, args: Mapping[str, object]) -> None:
+    """Anybody relays an enclave-signed response; the signature of a current enclave is what counts."""
     fn = "store_k8s_response"
     pkg = tx.package
     gateway = tx.shared_input(tx.deployment.gateway_id, pkg.gateway, mutable=True)
-    _admin_cap(tx, args)
+    config = enclave.config_input(tx)
+    registered = tx.shared_input(str(args["enclave"]), pkg.enclave, mutable=False)
     request_id, status_code = as_int(args["request_id"]), int(str(args["status_code"]))
     if not 0 < request_id < as_int(gateway.contents["next_request_id"]):
         raise abort(fn, "EUnknownRequest", f"request {request_id} was never submitted")
     responses = as_struct(gateway.contents["responses"])
     if tx.table_get(responses, U64, str(request_id)) is not None:
         raise abort(fn, "EResponseExists", f"request {request_id} already has a response")
+    digest, body = base64.b64decode(str(args["body_digest"])), str(args["body"])
+    if not signing.valid_body_digest(body, digest):
+        raise abort(
+            fn, "EInvalidBodyDigest", "the body digest is not 32 bytes, or not the SHA-256 of the body given on chain"
+        )
+    if not enclave.is_current(config, registered):
+        raise abort(
+            fn, "EEnclaveNotCurrent", f"enclave {registered.object_id} was registered under PCRs since replaced"
+        )
+    signed_at_ms, signature = as_int(args["signed_at_ms"]), base64.b64decode(str(args["signature"]))
+    public_key = base64.b64decode(str(registered.contents["public_key"]))
+    try:
+        signing.verify_response_signature(public_key, request_id, status_code, digest, signed_at_ms, signature)
+    except EnclaveSignatureError as error:
+        raise abort(
+            fn, "EInvalidResponseSignature", f"not enclave {registered.object_id}'s response: {error}"
+        ) from None
+    signed = {
+        "enclave_id": registered.object_id,
+        "signed_at_ms": str(signed_at_ms),
+        "signature": args["signature"],
+    }
     tx.table_add(
         gateway,
         "responses",
@@ -426,7 +462,8 @@ def _store_k8s_response(tx: Tx, args: Mapping[str, object]) -> None:
             "request_id": str(request_id),
             "status_code": status_code,
             "body_digest": args["body_digest"],
-            "body": args["body"],
+            "body": body,
+            **signed,
             "responder": tx.ctx.sender,
             "stored_at_ms": str(tx.ctx.timestamp_ms),
         },
@@ -434,7 +471,7 @@ def _store_k8s_response(tx: Tx, args: Mapping[str, object]) -> None:
     tx.emit(
         GATEWAY,
         "K8sResponseStored",
-        {"request_id": str(request_id), "status_code": status_code, "body_digest": args["body_digest"]},
+        {"request_id": str(request_id), "status_code": status_code, "body_digest": args["body_digest"], **signed},
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import signal
@@ -18,6 +20,8 @@ import pytest
 import vector_replay as vr
 from localnet_testing import free_port
 
+from k3s_daas.enclave.keys import EnclaveKey
+from k3s_daas.onchain_requests.signing import response_message
 from k3s_daas.sui.crypto import Keypair
 from k3s_daas.sui.keystore import encode_suiprivkey, write_keystore
 
@@ -161,10 +165,21 @@ def test_entry_functions_from_the_command_line(served: Served, keys: dict[str, K
     request = served.ok("submit-request", "--method", "GET", "--path", "/api/v1/namespaces", *alice)
     assert request["events"][0]["parsedJson"]["request_id"] == "1"
     served.fails("EInvalidRequest", "submit-request", "--method", "GET", "--path", "api", *alice)
-    stored = served.ok(
-        "store-response", "--request-id", "1", "--status-code", "200", "--body", "{}", "--body-digest", "ab01", *admin
+    # A development enclave (registered on the store: no signer, no document), then a response it
+    # signed, relayed by alice: anybody may relay; the signature is what counts.
+    pcrs = [f"--pcr{i}={hashlib.sha384(bytes([i])).hexdigest()}" for i in range(3)]
+    served.ok("update-pcrs", *pcrs, *admin)
+    enclave_key = EnclaveKey.generate()
+    registered = served.ok(
+        "register-development-enclave", "--db", str(served.db), "--public-key", enclave_key.public_key.hex()
     )
-    assert stored["events"][0]["parsedJson"]["body_digest"] == "qwE="
+    digest = hashlib.sha256(b"{}").digest()
+    signed = enclave_key.sign(response_message(1, 200, digest, 5))
+    response = ("store-response", "--request-id", "1", "--status-code", "200", "--body", "{}")
+    response += ("--body-digest", digest.hex(), "--enclave", registered["enclaveId"], "--signed-at-ms", "5")
+    served.fails("EInvalidResponseSignature", *response, "--signature", "00" * 64, *alice)
+    stored = served.ok(*response, "--signature", signed.signature.hex(), *alice)
+    assert base64.b64decode(stored["events"][0]["parsedJson"]["body_digest"]) == digest
 
 
 def test_serve_restarts_on_its_database(tmp_path: Path, keys: dict[str, Keypair]) -> None:

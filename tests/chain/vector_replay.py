@@ -24,12 +24,15 @@ VECTOR_DIR = Path(__file__).resolve().parents[2] / "contracts" / "vectors"
 ENCLAVE_VECTOR_DIR = VECTOR_DIR / "enclave"
 FORMAT = "k3s-daas/chain-vector@1"
 
+# Localnet system calls (no signer: run on the store as SYSTEM_SENDER, never over HTTP); the
+# vector's sender becomes the call's ``owner`` argument, as Move's test-only function records it.
+SYSTEM_CALLS = {("enclave", "register_for_testing")}
+
 # Entry functions whose Move signature takes the sender's AdminCap (implicit in the vectors).
 NEEDS_CAP = {
     ("staking", "slash"),
     ("staking", "set_cooldown"),
     ("k8s_gateway", "admin_revoke_seal_token"),
-    ("k8s_gateway", "store_k8s_response"),
     ("enclave", "update_pcrs"),
 }
 
@@ -93,7 +96,14 @@ def call_arguments(step: Mapping[str, Any], names: Names, cap: str | None) -> di
     elif function in ("revoke_seal_token", "admin_revoke_seal_token"):
         out = {**args, "token_id": names.id(args["token_id"])}
     elif function == "store_k8s_response":
-        out = {**args, "body_digest": _b64_of_hex(args["body_digest"])}
+        out = {
+            **args,
+            "enclave": names.id(args["enclave"]),
+            "body_digest": _b64_of_hex(args["body_digest"]),
+            "signature": _b64_of_hex(args["signature"]),
+        }
+    elif function == "register_for_testing":
+        out = {**args, "public_key": _b64_of_hex(args["public_key"]), "owner": names.actors[step["sender"]]}
     elif function == "update_pcrs":
         out = {name: _b64_of_hex(value) for name, value in args.items()}
     elif function == "register_enclave":
@@ -122,7 +132,12 @@ def bind(step: Mapping[str, Any], events: list[tuple[str, Mapping[str, Any]]], n
     """Record the id of the object a successful stake / issue / registration created under the step's name."""
     if "bind" not in step:
         return
-    key = {"stake": "record_id", "issue_seal_token": "token_id", "register_enclave": "enclave_id"}[split_call(step)[1]]
+    key = {
+        "stake": "record_id",
+        "issue_seal_token": "token_id",
+        "register_enclave": "enclave_id",
+        "register_for_testing": "enclave_id",
+    }[split_call(step)[1]]
     (fields,) = [f for _t, f in events if key in f]
     names.ids[step["bind"]] = str(fields[key])
 
