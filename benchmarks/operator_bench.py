@@ -18,7 +18,7 @@ operator (`python -m k3s_daas.cli operator`, first start: no cursor) and measure
   revocations); baseline: the event-polling queries alone (what an operator with no objects makes).
 
 Figures are printed as one JSON document. ``--identity service-account`` runs the operator with its
-ServiceAccount token and the RBAC of manifests/10-operator-rbac.yaml instead of the admin client
+ServiceAccount token and the RBAC of manifests/base/10-operator-rbac.yaml instead of the admin client
 certificate; ``--py-spy FILE`` and ``--apiserver-profile FILE`` profile the cold start;
 ``--skip-steady`` stops after it.
 """
@@ -158,9 +158,9 @@ def rss_mb(pid: int) -> float:
 
 
 def service_account_kubeconfig(running: cluster.RunningCluster, kubectl: list[str], path: Path) -> Path:
-    """The operator's own identity (manifests/10-operator-rbac.yaml): a bearer token and least
+    """The operator's own identity (manifests/base/10-operator-rbac.yaml): a bearer token and least
     privilege, as deployed, rather than the admin client certificate."""
-    manifest = str(REPO / "manifests" / "10-operator-rbac.yaml")
+    manifest = str(REPO / "manifests" / "base" / "10-operator-rbac.yaml")
     subprocess.run([*kubectl, "apply", "-f", manifest], check=True, capture_output=True)
     token = subprocess.run(
         [*kubectl, "create", "token", "k3s-daas-operator", "-n", "k3s-daas", "--duration=2h"],
@@ -235,7 +235,9 @@ def main() -> int:
         kubectl = [str(running.kubectl), f"--kubeconfig={running.admin_kubeconfig}"]
         # The namespace and CRDs only: no admission webhook (nothing serves it here), no Deployment.
         for name in ("00-namespace.yaml", "01-crd-sealtokens.yaml", "01-crd-stakednodes.yaml"):
-            subprocess.run([*kubectl, "apply", "-f", str(REPO / "manifests" / name)], check=True, capture_output=True)
+            subprocess.run(
+                [*kubectl, "apply", "-f", str(REPO / "manifests" / "base" / name)], check=True, capture_output=True
+            )
         subprocess.run(
             [*kubectl, "wait", "--for=condition=Established", "crd", "--all"], check=True, capture_output=True
         )

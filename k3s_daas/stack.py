@@ -14,6 +14,9 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from k3s_daas.controlplane.cluster import RunningCluster
 from k3s_daas.controlplane.kubeconfig import token_kubeconfig, write_kubeconfig
@@ -27,17 +30,15 @@ from k3s_daas.controlplane.webhook_wiring import (
 from k3s_daas.errors import UserError
 
 MANIFESTS = Path(__file__).resolve().parents[1] / "manifests"
+BASE_KUSTOMIZATION = "base"
 PROJECT_NAMESPACE = "k3s-daas"
-# Applied before the webhook and operator start; 40- and 41- need the running webhook.
-BASE_MANIFESTS = (
-    "00-namespace.yaml",
-    "01-crd-sealtokens.yaml",
-    "01-crd-stakednodes.yaml",
-    "10-operator-rbac.yaml",
-    "30-webhook-rbac.yaml",
-    "35-stakers-rbac.yaml",
-)
+# The kustomize base minus these kinds is applied before the webhook and operator start: `up` runs
+# both as local processes (with its own settings), so their Deployments and settings ConfigMap stay
+# out. 40- and 41- need the running webhook.
+KINDS_RUN_BY_UP = frozenset({"Deployment", "ConfigMap"})
 NODE_GUARD_MANIFEST = "41-node-guard-policy.yaml"
+COMPONENTS = "components"
+ONCHAIN_REQUESTS_COMPONENT = "onchain-requests"
 IDENTITY_LIFETIME = "24h"  # a development session; an installation uses projected tokens
 START_TIMEOUT_S = 60.0
 
@@ -68,18 +69,50 @@ class Kubectl:
 
 
 def manifests_dir() -> Path:
-    if not (MANIFESTS / ADMISSION_MANIFEST).exists():
+    if not (MANIFESTS / ADMISSION_MANIFEST).exists() or not (MANIFESTS / BASE_KUSTOMIZATION).is_dir():
         raise StackError(f"manifests not found at {MANIFESTS}: run from a source checkout of k3s-daas")
     return MANIFESTS
 
 
+def objects_before_processes(built: str) -> dict[str, Any]:
+    """The objects of the base's kustomize build that `up` applies (a v1 List): all but the kinds
+    it runs itself (KINDS_RUN_BY_UP)."""
+    items = [document for document in yaml.safe_load_all(built) if document]
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("kind"), str):
+            raise StackError(f"the kustomize build of manifests/{BASE_KUSTOMIZATION} has a document without a kind")
+    kept = [item for item in items if item["kind"] not in KINDS_RUN_BY_UP]
+    return {"apiVersion": "v1", "kind": "List", "items": kept}
+
+
 def install_base(kubectl: Kubectl) -> None:
-    """Namespace, CRDs and RBAC, server-side applied (idempotent across restarts of `up`)."""
-    directory = manifests_dir()
-    for name in BASE_MANIFESTS:
-        kubectl("apply", "--server-side", "--force-conflicts", "-f", str(directory / name))
+    """Namespace, CRDs and RBAC from the kustomize base, server-side applied (idempotent across
+    restarts of `up`)."""
+    built = kubectl("kustomize", str(manifests_dir() / BASE_KUSTOMIZATION))
+    objects = objects_before_processes(built)
+    kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=json.dumps(objects))
     for crd in ("sealtokens.k3s-daas.io", "stakednodes.k3s-daas.io"):
         kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
+
+
+def component_resources(name: str) -> list[Path]:
+    """The manifests that kustomize component ``manifests/components/<name>`` lists as resources."""
+    directory = manifests_dir() / COMPONENTS / name
+    try:
+        document = yaml.safe_load((directory / "kustomization.yaml").read_text(encoding="utf-8"))
+    except OSError as error:
+        raise StackError(f"cannot read the component manifests/{COMPONENTS}/{name}: {error.strerror}") from None
+    resources = document.get("resources") if isinstance(document, dict) else None
+    if not isinstance(resources, list) or not all(isinstance(item, str) for item in resources):
+        raise StackError(f"manifests/{COMPONENTS}/{name}/kustomization.yaml lists no resources")
+    return [directory / item for item in resources]
+
+
+def install_component(kubectl: Kubectl, name: str) -> None:
+    """A component's resources, server-side applied. Its settings (generators) are not: `up` gives
+    the processes it runs their settings itself."""
+    for path in component_resources(name):
+        kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path))
 
 
 def service_account_kubeconfig(kubectl: Kubectl, cluster: RunningCluster, account: str, path: Path) -> Path:
@@ -93,8 +126,22 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "k3s_daas.cli", *args]
 
 
+@dataclass(frozen=True)
+class OnchainRequests:
+    """The chain the webhook's on-chain request executor follows (`webhook serve --onchain-requests`)."""
+
+    chain_url: str
+    package_id: str
+
+
 def start_webhook(
-    endpoint: WebhookEndpoint, cluster: RunningCluster, kubeconfig: Path, cluster_id: str, log: Path, marker: str
+    endpoint: WebhookEndpoint,
+    cluster: RunningCluster,
+    kubeconfig: Path,
+    cluster_id: str,
+    log: Path,
+    marker: str,
+    onchain: OnchainRequests | None = None,
 ) -> ManagedProcess:
     argv = _cli(
         "webhook",
@@ -107,8 +154,14 @@ def start_webhook(
         f"--kubeconfig={kubeconfig}",
         f"--cluster-ca-file={cluster.ca_file}",
         f"--agent-server-url={cluster.server}",
+        # One local process, no load balancer to drain: stop promptly (the default grace is for Pods).
+        "--shutdown-grace=0.5",
     )
-    process = spawn("webhook", argv, log, marker, tie_to_parent=True)
+    environment = None
+    if onchain is not None:
+        argv.append("--onchain-requests")
+        environment = {**os.environ, "K3S_DAAS_CHAIN_URL": onchain.chain_url, "K3S_DAAS_PACKAGE_ID": onchain.package_id}
+    process = spawn("webhook", argv, log, marker, tie_to_parent=True, environment=environment)
     context = ssl.create_default_context(cafile=str(endpoint.ca_file))
     wait_until_ready(process, f"{endpoint.url}/readyz", context, log, time.monotonic() + START_TIMEOUT_S)
     return process

@@ -4,7 +4,9 @@ It starts localnet (with a development admin key holding the AdminCap), the loop
 (whose kube-apiserver gets the token-webhook flags a k3s server would get), installs manifests/,
 then runs the webhook and the operator as their ServiceAccounts and installs admission. Everything it
 starts is tied to it and stopped when it exits, however it exits. When all is ready it writes
-``DIR/env`` for a shell to source.
+``DIR/env`` for a shell to source. With ``--onchain-requests`` the webhook also runs the on-chain
+request executor: the component manifests/components/onchain-requests is applied and the webhook's
+development enclave key is registered on localnet (docs/onchain-requests.md).
 
 Layout of the state directory::
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import shlex
 import signal
 import sys
@@ -29,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from k3s_daas import stack
+from k3s_daas import logs, stack
 from k3s_daas.controlplane import cluster
 from k3s_daas.controlplane.commands import default_state_dir, progress
 from k3s_daas.controlplane.kubeconfig import write_private
@@ -49,13 +52,15 @@ from k3s_daas.controlplane.webhook_wiring import (
 )
 from k3s_daas.errors import UserError
 from k3s_daas.localnet.client import LocalnetClient
-from k3s_daas.settings import Settings
+from k3s_daas.onchain_requests import development
+from k3s_daas.settings import CONFIG_ENV, ENV_NAMES, ENV_PREFIX, Settings
 from k3s_daas.sui.crypto import Keypair, SignatureScheme
 from k3s_daas.sui.keystore import load_keystore, write_keystore
 
 WATCH_INTERVAL_S = 1.0
 COMPONENT_START_TIMEOUT_S = 30.0
 DEFAULT_CLUSTER_ID = "k3s-daas-local"
+ONCHAIN_TRY = 'k3s-daas request GET /api/v1/namespaces --keystore alice.keystore --address "$ALICE"'
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,8 @@ class Stack:
     admin: Keypair
     admin_keystore: Path
     processes: tuple[ManagedProcess, ...]
+    onchain_requests: bool = False
+    """The webhook runs the on-chain request executor, its enclave key registered."""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -105,6 +112,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--state-dir", type=Path, default=default_state_dir(), help="default: %(default)s")
     parser.add_argument(
         "--webhook-port", type=int, help="0 picks a free port (default: settings, K3S_DAAS_WEBHOOK_PORT, 9443)"
+    )
+    parser.add_argument(
+        "--onchain-requests",
+        action="store_true",
+        help="the webhook also executes on-chain requests (`k3s-daas request`), its development enclave key "
+        "registered on localnet (docs/onchain-requests.md)",
     )
     parser.set_defaults(run=run)
 
@@ -167,6 +180,7 @@ def start_stack(
     *,
     cache_ttl: str = DEFAULT_CACHE_TTL,
     extra_apiserver_args: tuple[str, ...] = (),
+    onchain_requests: bool = False,
 ) -> Stack:
     """Start every component; ``exits`` stops each of them, in reverse order, when it closes."""
     layout = StackLayout(state_dir)
@@ -187,6 +201,11 @@ def start_stack(
     kubectl = stack.Kubectl(running.kubectl, running.admin_kubeconfig)
     progress("installing manifests/ (namespace, CRDs, RBAC) ...")
     stack.install_base(kubectl)
+    package_id = LocalnetClient(chain_url).package_id()
+    onchain = stack.OnchainRequests(chain_url, package_id) if onchain_requests else None
+    if onchain is not None:
+        progress(f"installing manifests/{stack.COMPONENTS}/{stack.ONCHAIN_REQUESTS_COMPONENT} (on-chain requests) ...")
+        stack.install_component(kubectl, stack.ONCHAIN_REQUESTS_COMPONENT)
     identities = layout.state_dir / "identities"
     marker = str(layout.state_dir)
     progress("starting the webhook ...")
@@ -195,37 +214,73 @@ def start_stack(
     )
     started.append(
         stack.start_webhook(
-            webhook, running, webhook_kubeconfig, DEFAULT_CLUSTER_ID, layout.logs / "webhook.log", marker
+            webhook, running, webhook_kubeconfig, DEFAULT_CLUSTER_ID, layout.logs / "webhook.log", marker, onchain
         )
     )
+    if onchain is not None:
+        _register_webhook_enclave(chain_url, layout, admin, webhook)
     stack.install_admission(kubectl, webhook)
     progress("starting the operator ...")
     operator_kubeconfig = stack.service_account_kubeconfig(
         kubectl, running, "k3s-daas-operator", identities / "operator.kubeconfig"
     )
-    package_id = LocalnetClient(chain_url).package_id()
     operator, _metrics_port = stack.start_operator(
         operator_kubeconfig, chain_url, package_id, layout.logs / "operator.log", marker
     )
     started.append(operator)
-    return Stack(running, chain_url, DEFAULT_CLUSTER_ID, webhook, admin, layout.admin_keystore, tuple(started))
+    return Stack(
+        running,
+        chain_url,
+        DEFAULT_CLUSTER_ID,
+        webhook,
+        admin,
+        layout.admin_keystore,
+        tuple(started),
+        onchain_requests=onchain is not None,
+    )
+
+
+def _register_webhook_enclave(chain_url: str, layout: StackLayout, admin: Keypair, webhook: WebhookEndpoint) -> None:
+    """The development webhook's enclave key registered on localnet: its executor executes nothing before.
+    A new process has a new key, so each start registers anew."""
+    chain = LocalnetClient(chain_url)
+    if development.ensure_pcrs(chain, admin):
+        progress("set the development PCRs on localnet (enclave::update_pcrs)")
+    public_key = development.webhook_public_key(webhook.url, webhook.ca_file)
+    enclave = development.register_development_enclave(layout.chain_db, public_key).enclave_id
+    progress(f"registered the webhook's development enclave key on localnet: Enclave {enclave}")
 
 
 def _stop_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _hand_down_global_flags(args: argparse.Namespace) -> None:
+    """The processes started here are `k3s-daas` commands too: they read the same configuration
+    file and log the same way. They inherit this environment, so that is where the flags go."""
+    if args.config is not None:
+        os.environ[CONFIG_ENV] = str(args.config.resolve())
+    if args.log_format is not None:
+        os.environ[ENV_PREFIX + ENV_NAMES["log"]["format"]] = args.log_format
+    if args.log_level is not None:
+        os.environ[ENV_PREFIX + ENV_NAMES["log"]["level"]] = args.log_level
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     layout = StackLayout(args.state_dir.resolve())
+    logs.configure(settings.log)
+    _hand_down_global_flags(args)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     with contextlib.ExitStack() as exits:
         exits.callback(layout.env_file.unlink, missing_ok=True)
         try:
             webhook_port = settings.webhook.port if args.webhook_port is None else args.webhook_port
-            stack = start_stack(settings, layout.state_dir, webhook_port, exits)
+            stack = start_stack(settings, layout.state_dir, webhook_port, exits, onchain_requests=args.onchain_requests)
             write_private(layout.env_file, env_file(stack).encode())
             print(f"ready. Try:\n  source {layout.env_file}", flush=True)
             print("  k3s-daas localnet info; kubectl get namespaces", flush=True)
+            if stack.onchain_requests:
+                print(f"  {ONCHAIN_TRY}  # a Seal token allowing namespaces:read: docs/onchain-requests.md", flush=True)
             print("  Ctrl-C here stops everything this command started", flush=True)
             _watch(stack)
         except KeyboardInterrupt:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from k3s_daas import up as up_module
 from k3s_daas.controlplane.processes import free_loopback_port
 
 pytestmark = pytest.mark.cluster
@@ -74,3 +76,66 @@ def test_up_runs_the_stack_writes_env_and_stops_everything_on_interrupt(tmp_path
     assert "source" in out
     assert _mentioning(str(state_dir)) == []
     assert not (state_dir / "env").exists()
+
+
+def test_up_with_onchain_requests_answers_a_request_sent_through_the_chain(tmp_path: Path, control_plane) -> None:
+    """`up --onchain-requests`, then the README's user with a Seal token allowing namespaces:read
+    runs the command the banner prints: signed on chain, executed as that user, answered on chain."""
+    state_dir = tmp_path / "stack"
+    environment = {**os.environ, "K3S_DAAS_LOCALNET_PORT": str(free_loopback_port())}
+    up = subprocess.Popen(
+        [
+            sys.executable, "-m", "k3s_daas.cli", "up", "--state-dir", str(state_dir), "--webhook-port", "0",
+            "--onchain-requests",
+        ],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+
+    def shell(command: str) -> str:
+        done = subprocess.run(
+            ["bash", "-c", f"source {state_dir / 'env'} && {command}"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, f"{command}: {done.stderr}"
+        return done.stdout
+
+    def created(report: str, suffix: str) -> str:
+        changes = json.loads(report)["objectChanges"]
+        (found,) = [change["objectId"] for change in changes if change.get("objectType", "").endswith(suffix)]
+        return str(found)
+
+    try:
+        _wait_for(state_dir / "env", up, timeout_s=300)
+        alice = json.loads(shell("k3s-daas keygen --keystore alice.keystore"))["address"]
+        sender = f"--keystore alice.keystore --address {alice}"
+        record = created(
+            shell(f"k3s-daas localnet stake {sender} --role user --amount-mist 500000000"), "::staking::StakeRecord"
+        )
+        issued = shell(
+            f"k3s-daas localnet issue-token {sender} --stake-record {record} --permission namespaces:read "
+            "--expires-in-ms 3600000"
+        )
+        token = created(issued, "::k8s_gateway::SealToken")
+        name = f"sealtoken/seal-{token[2:42]}"  # created by the operator from the event (--create-from-events)
+        shell(f"kubectl wait --for=create {name} --timeout=60s")
+        shell(f"kubectl wait --for=jsonpath='{{.status.phase}}'=Active {name} --timeout=60s")
+        listed = json.loads(shell(f"ALICE={alice} && {up_module.ONCHAIN_TRY}"))
+        assert listed["kind"] == "NamespaceList"
+        assert {"kube-system", "k3s-daas"} <= {item["metadata"]["name"] for item in listed["items"]}
+        # The executor's claim of it, in the component's namespace: it ran as alice.
+        claims = json.loads(shell("kubectl get configmaps -n k3s-daas -l k3s-daas.io/onchain-request -o json"))
+        (claim,) = [item["data"] for item in claims["items"]]
+        assert claim["sender"] == alice and claim["statusCode"] == "200" and claim["path"] == "/api/v1/namespaces"
+    finally:
+        up.send_signal(signal.SIGINT)
+        out, err = up.communicate(timeout=60)
+    assert up.returncode == 0, err
+    assert up_module.ONCHAIN_TRY in out
+    assert "registered the webhook's development enclave key" in err
+    assert _mentioning(str(state_dir)) == []

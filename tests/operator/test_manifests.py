@@ -1,4 +1,4 @@
-"""The operator under the least-privilege RBAC of manifests/: it does its whole job with it."""
+"""The operator under the least-privilege RBAC of manifests/base: it does its whole job with it."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_operator_works_with_the_manifests_rbac(kubectl, control_plane, crds, chain: Chain, tmp_path: Path) -> None:
     for name in ("00-namespace.yaml", "01-crd-sealtokens.yaml", "01-crd-stakednodes.yaml", "10-operator-rbac.yaml"):
-        kubectl("apply", "-f", str(REPO / "manifests" / name))
+        kubectl("apply", "-f", str(REPO / "manifests" / "base" / name))
     token = kubectl("create", "token", "k3s-daas-operator", "-n", "k3s-daas", "--duration=1h").stdout.strip()
     kubeconfig = tmp_path / "operator.kubeconfig"
     ca = control_plane.ca_file.read_bytes()
