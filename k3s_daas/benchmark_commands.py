@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 
 from k3s_daas import e2e_bench
+from k3s_daas.onchain_requests import bench as request_bench
+from k3s_daas.soak import run as soak
 from k3s_daas_webhook.commands import register_benchmarks
 
 
@@ -14,3 +16,5 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     what = bench.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
     register_benchmarks(what)
     e2e_bench.register(what)
+    request_bench.register(what)
+    soak.register(what)

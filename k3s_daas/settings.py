@@ -1,7 +1,8 @@
 """The one typed settings object.
 
 Every component reads its configuration from a :class:`Settings` value that is built once, at the
-edge (the CLI), from defaults, then the environment (``K3S_DAAS_*``), then command-line flags.
+edge (the CLI), from defaults, then an optional TOML file (``--config``, ``K3S_DAAS_CONFIG``), then the
+environment (``K3S_DAAS_*``), then command-line flags: later wins (docs/configuration.md).
 Nothing reads ``os.environ`` anywhere else, so a test can build the exact configuration it wants.
 """
 
@@ -10,9 +11,12 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+from k3s_daas.config_file import ConfigFileError, read_config_file
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -22,6 +26,11 @@ ENV_PREFIX = "K3S_DAAS_"
 
 class SettingsError(ValueError):
     """A configuration value is missing or malformed; the message names the setting."""
+
+
+def secret(default: str = "") -> Any:
+    """A field whose value is a credential (key, token, password): `config show` prints it redacted."""
+    return field(default=default, metadata={"secret": True})
 
 
 def _default_cache_dir(environ: Mapping[str, str]) -> Path:
@@ -106,6 +115,12 @@ class OperatorSettings:
     """Port of /metrics; 0 turns it off (env K3S_DAAS_METRICS_PORT)."""
     max_parallel_requests: int = 32
     """Kubernetes API requests in flight at once (env K3S_DAAS_MAX_PARALLEL_REQUESTS)."""
+    heartbeat_interval_s: float = 5.0
+    """How often the operator publishes when it last confirmed chain state (the Lease
+    k3s-daas-chain-heartbeat, read by the webhook's staleness gate) (env K3S_DAAS_HEARTBEAT_INTERVAL_S)."""
+    leader_election: bool = False
+    """Run only while holding the Lease k3s-daas-operator, so replicas are active-standby
+    (docs/replicas.md) (env K3S_DAAS_LEADER_ELECTION)."""
 
 
 @dataclass(frozen=True)
@@ -148,7 +163,7 @@ class WebhookSettings:
     cert_reload_interval_s: float = 5.0
     """How often the certificate files are checked for changes (env K3S_DAAS_CERT_RELOAD_INTERVAL_S)."""
     operator_username: str = "system:serviceaccount:k3s-daas:k3s-daas-operator"
-    """The operator's Kubernetes username (its ServiceAccount, manifests/10-operator-rbac.yaml): the only
+    """The operator's Kubernetes username (its ServiceAccount, manifests/base/10-operator-rbac.yaml): the only
     writer of SealToken and StakedNode status (env K3S_DAAS_WEBHOOK_OPERATOR_USERNAME)."""
     project_namespace: str = "k3s-daas"
     """The namespace of the operator and webhook: only admins write there (docs/admission.md)
@@ -165,49 +180,69 @@ class WebhookSettings:
     (nitro when the NSM device exists, else dev) (env K3S_DAAS_WEBHOOK_ATTESTATION_MODE)."""
     nsm_device: str = "/dev/nsm"
     """The Nitro Security Module device (env K3S_DAAS_WEBHOOK_NSM_DEVICE)."""
+    max_chain_staleness_s: float = 300.0
+    """Refuse Seal users' writes once the operator last confirmed chain state longer ago than this
+    (docs/failure-modes.md) (env K3S_DAAS_WEBHOOK_MAX_CHAIN_STALENESS_S)."""
+    shutdown_grace_s: float = 5.0
+    """On SIGTERM, answer /readyz 503 but keep serving this long, so endpoints and load balancers stop
+    sending new requests first (env K3S_DAAS_WEBHOOK_SHUTDOWN_GRACE_S)."""
+    shutdown_timeout_s: float = 10.0
+    """Then stop listening and give requests in flight this long to finish
+    (env K3S_DAAS_WEBHOOK_SHUTDOWN_TIMEOUT_S). Grace + timeout must fit the pod's
+    terminationGracePeriodSeconds (30 s by default)."""
+    idle_timeout_s: float = 100.0
+    """A connection is closed when it has not sent a whole request head this long after it opened or
+    after its previous answer: slow-loris clients that trickle headers, and idle keep-alive
+    connections. Above the API server's own 90 s idle keep-alive, so on loopback the API server
+    closes its idle connections first (env K3S_DAAS_WEBHOOK_IDLE_TIMEOUT_S)."""
+    body_timeout_s: float = 10.0
+    """A request whose body has not fully arrived this long after its head is dropped (slow-body
+    clients); the API server sends each review at once (env K3S_DAAS_WEBHOOK_BODY_TIMEOUT_S)."""
+
+
+LOG_FORMATS: Final = ("auto", "json", "text")
+LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 @dataclass(frozen=True)
-class Settings:
-    control_plane: ControlPlaneSettings = field(default_factory=ControlPlaneSettings)
-    chain: ChainSettings = field(default_factory=ChainSettings)
-    localnet: LocalnetSettings = field(default_factory=LocalnetSettings)
-    operator: OperatorSettings = field(default_factory=OperatorSettings)
-    webhook: WebhookSettings = field(default_factory=WebhookSettings)
+class LogSettings:
+    """How every component logs (k3s_daas.logs)."""
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> Settings:
-        """Defaults overridden by ``K3S_DAAS_<FIELD>`` variables (the section name is not repeated,
-        except where noted on the field)."""
-        control_plane = ControlPlaneSettings(cache_dir=_default_cache_dir(environ))
-        control_plane = _apply_env(
-            control_plane,
-            environ,
+    format: str = "auto"
+    """``json`` (one object a line), ``text`` (for people), or ``auto``: text when stderr is a terminal,
+    else json (env K3S_DAAS_LOG_FORMAT, flag --log-format)."""
+    level: str = "INFO"
+    """The lowest level written (env K3S_DAAS_LOG_LEVEL, flag --log-level)."""
+
+
+# section -> field -> the K3S_DAAS_ variable that sets it. Most names do not repeat the section
+# (they predate the sections); the field docstrings name each variable too.
+ENV_NAMES: Final[Mapping[str, Mapping[str, str]]] = MappingProxyType(
+    {
+        "control_plane": MappingProxyType(
             {
                 "cache_dir": "CACHE_DIR",
                 "etcd_binary": "ETCD_BINARY",
                 "go_binary": "GO_BINARY",
                 "start_timeout_s": "START_TIMEOUT_S",
-            },
-        )
-        chain = _apply_env(
-            ChainSettings(),
-            environ,
+            }
+        ),
+        "chain": MappingProxyType(
             {
                 "url": "CHAIN_URL",
                 "package_id": "PACKAGE_ID",
                 "timeout_s": "CHAIN_TIMEOUT_S",
                 "retries": "CHAIN_RETRIES",
-            },
-        )
-        localnet = _apply_env(
-            LocalnetSettings(db_path=_default_data_dir(environ) / "localnet.sqlite3"),
-            environ,
-            {"db_path": "LOCALNET_DB", "host": "LOCALNET_HOST", "port": "LOCALNET_PORT"},
-        )
-        operator = _apply_env(
-            OperatorSettings(kubeconfig=environ.get("KUBECONFIG", "")),
-            environ,
+            }
+        ),
+        "localnet": MappingProxyType(
+            {
+                "db_path": "LOCALNET_DB",
+                "host": "LOCALNET_HOST",
+                "port": "LOCALNET_PORT",
+            }
+        ),
+        "operator": MappingProxyType(
             {
                 "kubeconfig": "KUBECONFIG",
                 "namespace": "OPERATOR_NAMESPACE",
@@ -220,11 +255,11 @@ class Settings:
                 "metrics_host": "METRICS_HOST",
                 "metrics_port": "METRICS_PORT",
                 "max_parallel_requests": "MAX_PARALLEL_REQUESTS",
-            },
-        )
-        webhook = _apply_env(
-            WebhookSettings(kubeconfig=environ.get("KUBECONFIG", "")),
-            environ,
+                "heartbeat_interval_s": "HEARTBEAT_INTERVAL_S",
+                "leader_election": "LEADER_ELECTION",
+            }
+        ),
+        "webhook": MappingProxyType(
             {
                 "host": "WEBHOOK_HOST",
                 "port": "WEBHOOK_PORT",
@@ -247,9 +282,159 @@ class Settings:
                 "node_guard_policy": "WEBHOOK_NODE_GUARD_POLICY",
                 "attestation_mode": "WEBHOOK_ATTESTATION_MODE",
                 "nsm_device": "WEBHOOK_NSM_DEVICE",
-            },
-        )
-        return cls(control_plane=control_plane, chain=chain, localnet=localnet, operator=operator, webhook=webhook)
+                "max_chain_staleness_s": "WEBHOOK_MAX_CHAIN_STALENESS_S",
+                "shutdown_grace_s": "WEBHOOK_SHUTDOWN_GRACE_S",
+                "shutdown_timeout_s": "WEBHOOK_SHUTDOWN_TIMEOUT_S",
+                "idle_timeout_s": "WEBHOOK_IDLE_TIMEOUT_S",
+                "body_timeout_s": "WEBHOOK_BODY_TIMEOUT_S",
+            }
+        ),
+        "log": MappingProxyType(
+            {
+                "format": "LOG_FORMAT",
+                "level": "LOG_LEVEL",
+            }
+        ),
+        "requests": MappingProxyType(
+            {
+                "enabled": "ONCHAIN_REQUESTS",
+                "namespace": "ONCHAIN_REQUESTS_NAMESPACE",
+                "poll_interval_s": "ONCHAIN_REQUESTS_POLL_INTERVAL_S",
+                "execute_timeout_s": "ONCHAIN_REQUESTS_EXECUTE_TIMEOUT_S",
+                "onchain_body_bytes": "ONCHAIN_REQUESTS_ONCHAIN_BODY_BYTES",
+                "relay_key_file": "ONCHAIN_REQUESTS_RELAY_KEY_FILE",
+                "webhook_url": "WEBHOOK_URL",
+                "webhook_ca_file": "WEBHOOK_CA",
+                "wait_timeout_s": "REQUEST_TIMEOUT_S",
+            }
+        ),
+    }
+)
+
+
+@dataclass(frozen=True)
+class RequestSettings:
+    """On-chain request mode (docs/onchain-requests.md): the executor the webhook hosts
+    (`k3s-daas webhook serve --onchain-requests`) and the request client (`k3s-daas request`)."""
+
+    enabled: bool = False
+    """Run the executor in the webhook process (env K3S_DAAS_ONCHAIN_REQUESTS)."""
+    namespace: str = "k3s-daas"
+    """Namespace of the executor's claims and cursor (env K3S_DAAS_ONCHAIN_REQUESTS_NAMESPACE)."""
+    poll_interval_s: float = 0.25
+    """How often K8sAPIRequest events are polled (env K3S_DAAS_ONCHAIN_REQUESTS_POLL_INTERVAL_S)."""
+    execute_timeout_s: float = 30.0
+    """Timeout of one request to the API server; a claim twice this old without an outcome is an
+    interrupted execution (env K3S_DAAS_ONCHAIN_REQUESTS_EXECUTE_TIMEOUT_S)."""
+    onchain_body_bytes: int = 12_288
+    """Response bodies up to this size go on chain; larger ones are kept off chain, behind the
+    webhook's /requests/<id>/body (env K3S_DAAS_ONCHAIN_REQUESTS_ONCHAIN_BODY_BYTES)."""
+    relay_key_file: str = ""
+    """A file holding the bech32 suiprivkey that signs (and pays for) the store_k8s_response
+    transactions; empty: a key generated at start, enough on localnet, which charges no gas
+    (env K3S_DAAS_ONCHAIN_REQUESTS_RELAY_KEY_FILE)."""
+    webhook_url: str = "https://127.0.0.1:9443"
+    """Client side: the webhook serving off-chain bodies (env K3S_DAAS_WEBHOOK_URL)."""
+    webhook_ca_file: str = ""
+    """Client side: the CA of the webhook's serving certificate (env K3S_DAAS_WEBHOOK_CA)."""
+    wait_timeout_s: float = 60.0
+    """Client side: how long `k3s-daas request` waits for the response (env K3S_DAAS_REQUEST_TIMEOUT_S)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    control_plane: ControlPlaneSettings = field(default_factory=ControlPlaneSettings)
+    chain: ChainSettings = field(default_factory=ChainSettings)
+    localnet: LocalnetSettings = field(default_factory=LocalnetSettings)
+    operator: OperatorSettings = field(default_factory=OperatorSettings)
+    webhook: WebhookSettings = field(default_factory=WebhookSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    requests: RequestSettings = field(default_factory=RequestSettings)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Defaults overridden by ``K3S_DAAS_<FIELD>`` variables (the section name is not repeated,
+        except where noted on the field)."""
+        return cls.load(environ).settings
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str], config_file: Path | None = None) -> LoadedSettings:
+        """Defaults, then ``config_file`` (TOML), then ``K3S_DAAS_*`` variables; each value's source kept.
+
+        Raises :class:`SettingsError` naming the file and key, or the variable, of the first bad value."""
+        sections: dict[str, Any] = {
+            "control_plane": ControlPlaneSettings(cache_dir=_default_cache_dir(environ)),
+            "chain": ChainSettings(),
+            "localnet": LocalnetSettings(db_path=_default_data_dir(environ) / "localnet.sqlite3"),
+            "operator": OperatorSettings(kubeconfig=environ.get("KUBECONFIG", "")),
+            "webhook": WebhookSettings(kubeconfig=environ.get("KUBECONFIG", "")),
+            "log": LogSettings(),
+            "requests": RequestSettings(),
+        }
+        sources = {f"{name}.{f.name}": DEFAULT_SOURCE for name, section in sections.items() for f in fields(section)}
+        if "KUBECONFIG" in environ:
+            sources["operator.kubeconfig"] = sources["webhook.kubeconfig"] = "env KUBECONFIG"
+        if config_file is not None:
+            try:
+                from_file = read_config_file(config_file, config_schema())
+            except ConfigFileError as error:
+                raise SettingsError(str(error)) from None
+            for name, changes in from_file.items():
+                sections[name] = dataclasses.replace(sections[name], **changes)
+                sources.update({f"{name}.{key}": f"file {config_file}" for key in changes})
+        for name, names in ENV_NAMES.items():
+            sections[name] = _apply_env(sections[name], environ, names)
+            sources.update(
+                {f"{name}.{key}": f"env {ENV_PREFIX}{var}" for key, var in names.items() if ENV_PREFIX + var in environ}
+            )
+        settings = cls(**sections)
+        settings.validate()
+        return LoadedSettings(settings, MappingProxyType(sources))
+
+    def validate(self) -> None:
+        """Checks that span the sections' own types: ports, log format and level."""
+        for key, port in (
+            ("localnet.port", self.localnet.port),
+            ("operator.metrics_port", self.operator.metrics_port),
+            ("webhook.port", self.webhook.port),
+        ):
+            if port > 65535:
+                raise SettingsError(f"{key} = {port}: a port is at most 65535")
+        if self.log.format not in LOG_FORMATS:
+            raise SettingsError(f"log.format = {self.log.format!r}: use one of {', '.join(LOG_FORMATS)}")
+        if self.log.level not in LOG_LEVELS:
+            raise SettingsError(f"log.level = {self.log.level!r}: use one of {', '.join(LOG_LEVELS)}")
+
+
+DEFAULT_SOURCE: Final = "default"
+CONFIG_ENV: Final = ENV_PREFIX + "CONFIG"
+"""The configuration file's name, when no --config flag gives one."""
+
+
+@dataclass(frozen=True)
+class LoadedSettings:
+    """Settings and where each value came from: ``"section.field"`` -> ``default``, ``file PATH``,
+    ``env NAME`` or ``flag --NAME``."""
+
+    settings: Settings
+    sources: Mapping[str, str]
+
+    def with_flags(self, section: str, flags: Mapping[str, tuple[str, object]]) -> LoadedSettings:
+        """Override fields of one section by flags given (field -> (flag, value)); None values are ignored."""
+        given = {name: value for name, (_flag, value) in flags.items() if value is not None}
+        if not given:
+            return self
+        changed = dataclasses.replace(getattr(self.settings, section), **given)
+        settings = dataclasses.replace(self.settings, **{section: changed})
+        settings.validate()
+        sources = {**self.sources, **{f"{section}.{name}": f"flag {flags[name][0]}" for name in given}}
+        return LoadedSettings(settings, MappingProxyType(sources))
+
+
+def config_schema() -> dict[str, dict[str, str]]:
+    """Section -> field -> type name: what the configuration file may set."""
+    defaults = Settings()
+    return {f.name: {g.name: str(g.type) for g in fields(getattr(defaults, f.name))} for f in fields(Settings)}
 
 
 SectionT = TypeVar("SectionT", bound="DataclassInstance")

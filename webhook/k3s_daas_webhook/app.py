@@ -1,21 +1,26 @@
 """The aiohttp application: thin handlers that move bytes between HTTP and the pure core.
 
 Routes: POST /authenticate (TokenReview), POST /validate (AdmissionReview), GET|POST /join,
-GET /attestation (the enclave's attestation document), GET /healthz, /readyz, /metrics.
+GET /attestation (the enclave's attestation document), GET /requests/<id>/body (an on-chain
+request's body kept off chain, for its sender), GET /healthz, /readyz, /metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
+import re
+import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
 
+from k3s_daas import logs
 from k3s_daas.enclave.errors import MalformedAttestation
 from k3s_daas.enclave.nsm import NsmError
 from k3s_daas.enclave.response import parse_nonce
@@ -40,6 +45,9 @@ from k3s_daas_webhook.metrics import (
 from k3s_daas_webhook.verifier import TokenVerifier
 from k3s_daas_webhook.verifypool import WorkerLost
 
+if TYPE_CHECKING:
+    from k3s_daas_webhook.onchain import OnchainRequests
+
 log = logging.getLogger(__name__)
 
 JSON: Final = "application/json"
@@ -62,6 +70,19 @@ class WebhookState:
     policy: AdmissionPolicy = field(default_factory=AdmissionPolicy)
     enclave: EnclaveIdentity | None = None
     """The enclave key and attestation source /attestation answers with; None: not served."""
+    shutting_down: bool = False
+    """Set on SIGTERM: /readyz answers 503 so traffic moves away while requests are still served."""
+    in_flight: int = 0
+    """Requests whose handler is running (the shutdown waits for them)."""
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set whenever ``in_flight`` drops to 0."""
+    body_timeout_s: float = 10.0
+    """A request whose body is still arriving this long after its head loses its connection."""
+    request_ids: Iterator[int] = field(default_factory=itertools.count)
+    request_id_prefix: str = field(default_factory=lambda: secrets.token_hex(4))
+    """Generated request ids are this process's prefix and a counter: unique, and no system call."""
+    onchain: OnchainRequests | None = None
+    """The on-chain request executor this process hosts (--onchain-requests); None: not run."""
 
     def __post_init__(self) -> None:
         if self.admission is None:
@@ -74,6 +95,7 @@ class WebhookState:
 
 
 STATE_KEY: Final = web.AppKey("k3s_daas_webhook_state", WebhookState)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _json_response(status: int, body: bytes, headers: dict[str, str] | None = None) -> web.Response:
@@ -155,6 +177,7 @@ async def validate(request: web.Request) -> web.Response:
         latency[BAD_REQUEST].observe(time.perf_counter() - started)
         log.info("AdmissionReview refused (400): %s", error)
         return _error(400, f"malformed AdmissionReview: {error}")
+    adopt_request_id(request, review.uid)
     sources = state.sources
     if not sources.synced:
         # Not a verdict: the API server applies the webhook's failurePolicy (docs/admission.md).
@@ -237,10 +260,17 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
+    if state.shutting_down:
+        return web.Response(status=503, text="shutting down")
     if not state.holder.synced:
         return web.Response(status=503, text="SealToken index not synced yet")
     if not state.sources.synced:
         return web.Response(status=503, text=f"not synced yet: {', '.join(state.sources.unsynced())}")
+    resyncing = state.sources.resyncing()
+    if resyncing:
+        # A watch was lost (the API server restarted, ...): requests are still answered from the last
+        # snapshot, but this replica is not ready until it has listed again.
+        return web.Response(status=503, text=f"resyncing after a lost watch: {', '.join(resyncing)}")
     return web.Response(text="ok")
 
 
@@ -258,14 +288,89 @@ async def noop(request: web.Request) -> web.Response:
     return _json_response(200, _NOOP_BODY)
 
 
+REQUEST_ID_HEADER: Final = "X-Request-Id"
+# What a request id may look like: a UUID, an audit id, a tracing id; nothing that could forge a log line.
+_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_REQUEST_ID_GIVEN: Final = web.RequestKey("k3s_daas_request_id_given", bool)
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """What every request gets, in one middleware layer (each layer costs several microseconds a
+    request here, measurable against the TokenReview budget):
+
+    * an id: the caller's X-Request-Id, else (set by the handler) the AdmissionReview's uid, else a
+      generated one; log lines written while handling it carry it (k3s_daas.logs) and the response
+      echoes it in X-Request-Id;
+    * a place in the in-flight count the shutdown waits on; once the shutdown has begun, the answer
+      asks the client to close its connection, so keep-alive traffic moves to other replicas too;
+    * a body deadline: aiohttp bounds the request head (``idle_timeout_s``) but not the body, and a
+      client trickling one would hold its handler forever. Only the connection is cut: the handler's
+      read fails, nothing in the decision code is cancelled. Bodies that came with the head (nearly
+      all reviews) need no timer.
+    """
+    state = request.app[STATE_KEY]
+    given = request.headers.get(REQUEST_ID_HEADER)
+    valid = given is not None and _REQUEST_ID.fullmatch(given) is not None
+    request[_REQUEST_ID_GIVEN] = valid
+    token = logs.set_request_id(given if valid else f"{state.request_id_prefix}-{next(state.request_ids):x}")
+    timer = None
+    if not request.content.is_eof():
+        timer = asyncio.get_running_loop().call_later(state.body_timeout_s, _drop_if_body_unread, request)
+    state.in_flight += 1
+    state.idle.clear()
+    try:
+        try:
+            response = await handler(request)
+        except web.HTTPException as error:
+            error.headers[REQUEST_ID_HEADER] = logs.current_request_id() or ""
+            raise
+        except ConnectionResetError:
+            # The connection is gone (dropped by the deadline, or by the client): nobody reads this
+            # answer, but returning one keeps aiohttp from logging a lost connection as a server error.
+            return web.Response(status=408, text="request body not received in time")
+        response.headers[REQUEST_ID_HEADER] = logs.current_request_id() or ""
+        if state.shutting_down:
+            response.force_close()
+        return response
+    finally:
+        if timer is not None:
+            timer.cancel()
+        state.in_flight -= 1
+        if not state.in_flight:
+            state.idle.set()
+        logs.reset_request_id(token)
+
+
+def _drop_if_body_unread(request: web.Request) -> None:
+    if not request.content.is_eof() and request.transport is not None:
+        log.info("dropping a client whose %s %s body is still arriving", request.method, request.path)
+        request.transport.close()
+
+
+def adopt_request_id(request: web.Request, uid: str) -> None:
+    """The review's uid becomes the request id, unless the caller named one."""
+    if not request.get(_REQUEST_ID_GIVEN, True) and _REQUEST_ID.fullmatch(uid):
+        logs.set_request_id(uid)
+
+
+async def request_body(request: web.Request) -> web.Response:
+    """``GET /requests/<id>/body``: an on-chain request's response body kept off chain, for its sender."""
+    from k3s_daas_webhook import onchain
+
+    state = request.app[STATE_KEY]
+    return await onchain.body(request, state.onchain, state.verifier)
+
+
 def create_app(state: WebhookState, *, benchmark_noop: bool = False) -> web.Application:
-    app = web.Application(client_max_size=ADMISSION_MAX_BODY_BYTES)
+    app = web.Application(client_max_size=ADMISSION_MAX_BODY_BYTES, middlewares=[request_context])
     app[STATE_KEY] = state
     app.router.add_post("/authenticate", authenticate)
     app.router.add_post("/validate", validate)
     app.router.add_get("/join", join_info)
     app.router.add_post("/join", join)
     app.router.add_get("/attestation", attestation)
+    app.router.add_get("/requests/{request_id}/body", request_body)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import logging
 from typing import TYPE_CHECKING, Any
 
+from k3s_daas import logs
 from k3s_daas.settings import Settings
 
 if TYPE_CHECKING:
@@ -37,6 +37,15 @@ _SERVE_FLAGS: dict[str, tuple[str, type, str]] = {
     "--node-guard-policy": ("node_guard_policy", str, "ValidatingAdmissionPolicy whose node list is kept current"),
     "--attestation-mode": ("attestation_mode", str, "auto, nitro (the NSM device) or dev (no TEE; says so)"),
     "--nsm-device": ("nsm_device", str, "the Nitro Security Module device"),
+    "--shutdown-grace": ("shutdown_grace_s", float, "on SIGTERM, seconds /readyz says 503 while still serving"),
+    "--shutdown-timeout": ("shutdown_timeout_s", float, "then seconds requests in flight get to finish"),
+    "--idle-timeout": ("idle_timeout_s", float, "close a connection with no complete request head for this long"),
+    "--body-timeout": ("body_timeout_s", float, "drop a request whose body has not arrived this long after its head"),
+    "--max-chain-staleness": (
+        "max_chain_staleness_s",
+        float,
+        "refuse Seal users' writes once chain state was last confirmed longer ago than this",
+    ),
 }
 
 
@@ -53,6 +62,12 @@ def register(subparsers: _Subparsers) -> None:
     serve = actions.add_parser("serve", help="run the server in the foreground")
     for flag, (name, kind, text) in _SERVE_FLAGS.items():
         serve.add_argument(flag, dest=name, type=kind, default=None, help=f"{text} (default: settings)")
+    serve.add_argument(
+        "--onchain-requests",
+        action="store_true",
+        help="also execute on-chain requests (K8sAPIRequest events) and relay their signed responses "
+        "(default: settings, K3S_DAAS_ONCHAIN_REQUESTS; docs/onchain-requests.md)",
+    )
     serve.set_defaults(run=run_serve)
 
     config = actions.add_parser(
@@ -95,10 +110,6 @@ def register_benchmarks(what: argparse._SubParsersAction[argparse.ArgumentParser
     admission.set_defaults(run=run_bench_admission)
 
 
-def _configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
 def run_serve(args: argparse.Namespace, settings: Settings) -> int:
     from k3s_daas_webhook.server import serve_forever
 
@@ -106,8 +117,13 @@ def run_serve(args: argparse.Namespace, settings: Settings) -> int:
         name: getattr(args, name) for name, _, _ in _SERVE_FLAGS.values() if getattr(args, name) is not None
     }
     webhook_settings = dataclasses.replace(settings.webhook, **overrides)
-    _configure_logging()
-    asyncio.run(serve_forever(webhook_settings))
+    logs.configure(settings.log)
+    onchain = None
+    if args.onchain_requests or settings.requests.enabled:
+        from k3s_daas_webhook.onchain import OnchainRequests
+
+        onchain = OnchainRequests(settings.requests, settings.chain, webhook_settings.kubeconfig)
+    asyncio.run(serve_forever(webhook_settings, onchain))
     return 0
 
 

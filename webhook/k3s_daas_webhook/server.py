@@ -15,13 +15,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from k3s_daas.chain_heartbeat import LEASE_NAME, leases_path
 from k3s_daas.enclave.provider import ATTESTATION_MODES
 from k3s_daas.errors import UserError
 from k3s_daas.sealtoken import is_cluster_id
 from k3s_daas.settings import WebhookSettings
+from k3s_daas_webhook.admission_chain import HEARTBEAT_KIND, ChainHeartbeat
 from k3s_daas_webhook.admission_state import AdmissionPolicy, AdmissionSources, split_list
 from k3s_daas_webhook.app import WebhookState, create_app
 from k3s_daas_webhook.caches import AnswerMemo, ReplayGuard, VerifiedTokenCache
@@ -38,6 +41,9 @@ from k3s_daas_webhook.tls import ReloadingTLS
 from k3s_daas_webhook.verifier import TokenVerifier, VerifierConfig
 from k3s_daas_webhook.verifypool import VerifyPool
 from k3s_daas_webhook.watcher import ListWatcher, sealtoken_watcher
+
+if TYPE_CHECKING:
+    from k3s_daas_webhook.onchain import OnchainRequests
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +78,7 @@ def check_settings(settings: WebhookSettings) -> None:
         )
 
 
+_CLEANUP_TIMEOUT_S = 1.0
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
@@ -121,6 +128,10 @@ class Webhook:
                     self.state.clock,
                 )
             self._start_watches(self.client)
+            onchain, enclave = self.state.onchain, self.state.enclave
+            if onchain is not None and enclave is not None:
+                onchain.register_metrics(self.state.metrics.registry)
+                self.tasks.append(await onchain.start(enclave.key, self.state.holder, settings.cluster_id))
         else:
             # No Kubernetes access: the admission state given to build() is all there is.
             sources = self.state.sources
@@ -129,12 +140,20 @@ class Webhook:
             if not sources.namespaces.synced:
                 sources.namespaces.publish(sources.namespaces.snapshot)
         self.tasks.append(asyncio.create_task(self.tls.watch(settings.cert_reload_interval_s), name="tls-reload"))
+        app = create_app(self.state, benchmark_noop=benchmark_noop)
         self.runner = web.AppRunner(
-            create_app(self.state, benchmark_noop=benchmark_noop),
+            app,
             access_log=None,
             handle_signals=False,
-            # A body refused unread (413) closes the connection at once instead of being drained.
-            lingering_time=0,
+            # A body refused unread (413) is read and discarded for at most this long before the
+            # connection closes: closing at once resets a client that is still sending, which then
+            # never sees the 413 (measured: 1 in 10 such requests). Bounded, and the body is dropped.
+            lingering_time=1.0,
+            # Runs after _finish_requests has waited out the deadline: little time left for stragglers.
+            shutdown_timeout=_CLEANUP_TIMEOUT_S,
+            # aiohttp's keep-alive timer also runs from the moment a connection opens until a request
+            # head is complete: the bound on slow-loris clients (aiohttp's default is an hour).
+            keepalive_timeout=settings.idle_timeout_s,
         )
         await self.runner.setup()
         site = web.TCPSite(self.runner, settings.host, settings.port, ssl_context=self.tls.context, backlog=1024)
@@ -168,10 +187,20 @@ class Webhook:
             synced=metrics.admission_index_synced.labels("namespaces"),
             restarted=lambda cause: metrics.admission_watch_restarts.labels("namespaces", cause).inc(),
         )
+        heartbeat = SnapshotMirror(
+            HEARTBEAT_KIND,
+            leases_path(self.settings.project_namespace),
+            sources.chain,
+            ChainHeartbeat.from_items,
+            objects=metrics.admission_index_objects.labels("chainheartbeat"),
+            synced=metrics.admission_index_synced.labels("chainheartbeat"),
+            restarted=lambda cause: metrics.admission_watch_restarts.labels("chainheartbeat", cause).inc(),
+        )
         watchers = {
             "sealtoken-watch": sealtoken_watcher(client, state.holder, metrics),
             "stakednode-watch": ListWatcher(client, nodes),
             "namespace-watch": ListWatcher(client, namespaces),
+            "chain-heartbeat-watch": ListWatcher(client, heartbeat, field_selector=f"metadata.name={LEASE_NAME}"),
         }
         if self.settings.node_guard_policy:
             publisher = NodeGuardPublisher(
@@ -186,16 +215,47 @@ class Webhook:
         for name, watcher in watchers.items():
             self.tasks.append(asyncio.create_task(watcher.run(), name=name))
 
+    async def drain(self, interrupted: asyncio.Event | None = None) -> None:
+        """Report not-ready on /readyz and keep serving for the grace period (or until ``interrupted``),
+        so endpoints and load balancers stop sending new requests before the listener closes."""
+        self.state.shutting_down = True
+        grace_s = self.settings.shutdown_grace_s
+        log.info("shutting down: /readyz answers 503, still serving for %.1f s", grace_s)
+        if interrupted is None:
+            await asyncio.sleep(grace_s)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(interrupted.wait(), grace_s)
+
+    async def _finish_requests(self, runner: web.AppRunner) -> None:
+        """Close the listener, wait for running handlers (their bodies may still be arriving: the
+        connections stay open meanwhile) up to the deadline, then close every connection."""
+        timeout_s = self.settings.shutdown_timeout_s
+        log.info("closing the listener; %d requests in flight get %.1f s", self.state.in_flight, timeout_s)
+        for site in list(runner.sites):
+            await site.stop()
+        if self.state.in_flight:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.state.idle.wait(), timeout_s)
+        if self.state.in_flight:
+            log.warning("%d requests still running after %.1f s: cancelling them", self.state.in_flight, timeout_s)
+        await runner.cleanup()
+
     async def stop(self) -> None:
+        """Stop listening, let requests in flight finish (up to ``shutdown_timeout_s``), then stop the
+        watches, the certificate reloader, the Kubernetes client and the verification workers: in that
+        order, because a request in flight may still need the workers (first-seen tokens) or the client (/join)."""
+        if self.runner is not None:
+            await self._finish_requests(self.runner)
+            self.runner = None
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self.tasks.clear()
-        if self.runner is not None:
-            await self.runner.cleanup()
-            self.runner = None
+        if self.state.onchain is not None:
+            await self.state.onchain.close()
         if self.client is not None:
             await self.client.close()
             self.client = None
@@ -219,6 +279,7 @@ def build(
     holder: IndexHolder | None = None,
     clock: Callable[[], float] = time.time,
     admission: AdmissionSources | None = None,
+    onchain: OnchainRequests | None = None,
 ) -> Webhook:
     """Wire the parts. ``holder``, ``admission`` and ``clock`` let a caller supply the indexes and the
     time (tests, the benchmark); ``admission.tokens`` is then the SealToken index."""
@@ -255,13 +316,23 @@ def build(
         or AdmissionSources(holder, SnapshotHolder(NodeSnapshot()), SnapshotHolder(NamespaceOwners())),
         policy=AdmissionPolicy.from_settings(settings),
         enclave=enclave,
+        onchain=onchain,
+        body_timeout_s=settings.body_timeout_s,
+    )
+    chain = state.sources.chain
+    metrics.track_chain(
+        lambda: chain.snapshot.staleness(clock()),
+        lambda: chain.snapshot.confirmed_at is not None,
+        settings.max_chain_staleness_s,
     )
     return Webhook(settings, state, tls, pool)
 
 
-async def serve_forever(settings: WebhookSettings) -> None:
-    """Run until SIGTERM or SIGINT, then stop listening and finish cleanly."""
-    webhook = build(settings)
+async def serve_forever(settings: WebhookSettings, onchain: OnchainRequests | None = None) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully (docs/logging-and-shutdown.md): /readyz
+    503 while still serving for the grace period, then close the listener and finish requests in
+    flight. A second signal cuts the grace period short."""
+    webhook = build(settings, onchain=onchain)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -269,6 +340,8 @@ async def serve_forever(settings: WebhookSettings) -> None:
     await webhook.start()
     try:
         await stopping.wait()
-        log.info("stopping")
+        stopping.clear()
+        await webhook.drain(stopping)
     finally:
         await webhook.stop()
+        log.info("stopped")
