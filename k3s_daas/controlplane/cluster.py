@@ -19,6 +19,7 @@ import json
 import shutil
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -337,7 +338,9 @@ def _insecure_loopback_context() -> ssl.SSLContext:
     return context
 
 
-def _record(layout: Layout, server: str, binaries: KubeBinaries, started: list[ManagedProcess]) -> RunningCluster:
+def _record(
+    layout: Layout, server: str, binaries: KubeBinaries | _Recorded, started: list[ManagedProcess]
+) -> RunningCluster:
     cluster = RunningCluster(
         state_dir=layout.state_dir,
         server=server,
@@ -349,6 +352,42 @@ def _record(layout: Layout, server: str, binaries: KubeBinaries, started: list[M
     )
     write_private(layout.state_file, cluster.to_json().encode())
     return cluster
+
+
+def restart_apiserver(
+    state_dir: Path,
+    *,
+    tie_to_parent: bool,
+    while_down: Callable[[], None] | None = None,
+    timeout_s: float = 120.0,
+) -> RunningCluster:
+    """Stop the kube-apiserver (SIGTERM, as a k3s restart does), run ``while_down``, start it again with
+    the same command line (same port, same etcd) and wait for /readyz. For fault tests."""
+    layout = Layout(state_dir.resolve())
+    running = load_running(layout.state_dir)
+    if running is None:
+        raise UserError(f"no running control plane in {layout.state_dir}")
+    (old,) = [p for p in running.processes if p.name == "kube-apiserver"]
+    argv = (Path("/proc") / str(old.pid) / "cmdline").read_bytes().decode().split("\0")[:-1]
+    stop([old])
+    if while_down is not None:
+        while_down()
+    new = spawn(old.name, argv, layout.logs / f"{old.name}.log", old.marker, tie_to_parent=tie_to_parent)
+    processes = [new if p is old else p for p in running.processes]
+    restarted = _record(layout, running.server, _Recorded(running.kubectl, running.version), processes)
+    deadline = time.monotonic() + timeout_s
+    wait_until_ready(
+        new, f"{running.server}/readyz", admin_ssl_context(layout), layout.logs / "kube-apiserver.log", deadline
+    )
+    return restarted
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    """What ``_record`` needs of the binaries, as the state file recorded them."""
+
+    kubectl: Path
+    version: str
 
 
 def down(state_dir: Path) -> list[str]:

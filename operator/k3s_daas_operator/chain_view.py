@@ -46,10 +46,13 @@ class ChainView:
     entries: dict[str, StakeEntry | None] = field(default_factory=dict)
     """Pool entries of records that no longer exist (withdrawn), read on their own."""
     slash_reasons: dict[str, str] = field(default_factory=dict)
+    """Record id -> the reason of its latest slash. Only events carry it: filled by the follower, and
+    after a restart (the Slashed event may lie before the saved cursor) by ``slash_reason``."""
     stake_to_tokens: dict[str, set[str]] = field(default_factory=dict)
     _stale_tokens: set[str] = field(default_factory=set)
     _stale_stakes: set[str] = field(default_factory=set)
     queries: int = 0
+    _slashes_read: bool = False
 
     # --- invalidation ------------------------------------------------------------------------
 
@@ -138,6 +141,23 @@ class ChainView:
             self.queries += 1
             self.entries[record_id] = await self.chain.stake_entry(record_id)
         return self.entries[record_id]
+
+    async def slash_reason(self, record_id: str) -> str | None:
+        """The reason the chain gave for slashing ``record_id``; read from the package's Slashed events
+        when not known (once per process: slashes are rare, and the follower records new ones)."""
+        if record_id not in self.slash_reasons and not self._slashes_read:
+            event_type = f"{self.chain.package_id}::staking::Slashed"
+            after: str | None = None
+            while True:
+                self.queries += 1
+                page = await self.chain.events(after, event_type=event_type)
+                for event in page.events:
+                    self.slash_reasons[str(event.fields.get("record_id"))] = str(event.fields.get("reason", ""))
+                after = page.cursor
+                if not page.has_more:
+                    break
+            self._slashes_read = True
+        return self.slash_reasons.get(record_id)
 
     async def _checkpoint(self) -> int:
         # Nothing found: the answer carries no checkpoint, so ask for the latest one.

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import logging
 
-from k3s_daas.settings import Settings
+from k3s_daas import logs
+from k3s_daas.settings import LOG_LEVELS, Settings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,7 +30,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="create SealTokens/StakedNodes from SealTokenIssued/Staked events",
     )
     parser.add_argument("--metrics-port", type=int, default=None, metavar="PORT", help="0 turns /metrics off")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "--leader-election",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run only while holding the Lease k3s-daas-operator (replicas become active-standby)",
+    )
+    parser.add_argument("--heartbeat-interval", type=_seconds, default=None, metavar="S", help="chain heartbeat")
+    parser.add_argument(
+        "--log-level",
+        dest="operator_log_level",
+        default=None,
+        choices=LOG_LEVELS,
+        help="same as the global --log-level (default: settings, INFO)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -55,6 +68,8 @@ def apply_flags(settings: Settings, args: argparse.Namespace) -> Settings:
         "bootstrap_token_ttl_s": args.bootstrap_token_ttl,
         "create_from_events": args.create_from_events,
         "metrics_port": args.metrics_port,
+        "leader_election": args.leader_election,
+        "heartbeat_interval_s": args.heartbeat_interval,
     }
     changes = {k: v for k, v in flags.items() if v is not None}
     return dataclasses.replace(settings, operator=dataclasses.replace(settings.operator, **changes))
@@ -63,10 +78,10 @@ def apply_flags(settings: Settings, args: argparse.Namespace) -> Settings:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from k3s_daas_operator.runtime import run_operator
 
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # kopf logs each watched object's handling; the engine logs transitions instead.
-    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    # pysui's HTTP client logs every request (several per second while polling events).
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    log_settings = settings.log
+    if args.operator_log_level is not None:
+        log_settings = dataclasses.replace(log_settings, level=args.operator_log_level)
+    # kopf's own records (and its per-object loggers) go through the same handler and format.
+    logs.configure(log_settings)
     asyncio.run(run_operator(apply_flags(settings, args)))
     return 0

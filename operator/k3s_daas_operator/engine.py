@@ -16,11 +16,12 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
 
-from k3s_daas.chain import ChainError, ChainEvent
+from k3s_daas.chain import ChainError, ChainEvent, ChainTransientError
 from k3s_daas_operator import creation, names, rbac_sync
 from k3s_daas_operator.collection_watch import CollectionWatch, list_collection
 from k3s_daas_operator.context import Context
 from k3s_daas_operator.follower import EventFollower
+from k3s_daas_operator.heartbeat import HeartbeatPublisher
 from k3s_daas_operator.index import Key, Kind
 from k3s_daas_operator.kube import KubeError, NotFound, core_path, custom_path
 from k3s_daas_operator.resources import NodePhase, SealTokenPhase
@@ -40,11 +41,19 @@ _MAX_DEFERRALS: Final = 3
 
 
 class Engine:
-    def __init__(self, ctx: Context, follower_factory: Callable[[Engine], EventFollower]) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        follower_factory: Callable[[Engine], EventFollower],
+        heartbeat: HeartbeatPublisher | None = None,
+    ) -> None:
         self.ctx = ctx
         self.follower = follower_factory(self)
+        self.heartbeat = heartbeat
         self.started = asyncio.Event()
         self._failures: dict[Key, int] = {}
+        self.chain_failures: set[Key] = set()
+        """Objects whose last attempt failed on a chain read: their chain state is not in the cluster."""
         self._verify_deferred = 0
         self._cold_batch = 0
         self._versions: dict[Kind, str] = {}
@@ -128,6 +137,11 @@ class Engine:
                     keys.update(await creation.stakednode_from_event(ctx, fields))
         if keys:
             await ctx.queue.wait_processed(ctx.queue.mark(keys))
+            failed = keys & self.chain_failures
+            if failed:
+                # The follower applies the page again and keeps its cursor before it (they are also
+                # retried on their own timers meanwhile).
+                raise ChainTransientError(f"chain reads failed for {len(failed)} object(s) these events name")
 
     # --- running -----------------------------------------------------------------------------
 
@@ -180,6 +194,8 @@ class Engine:
             self._every(self.ctx.settings.resync_interval_s, self._resync),
             self._every(_METRICS_PERIOD_S, self._publish_metrics),
         ]
+        if self.heartbeat is not None:
+            jobs.append(self._every(self.ctx.settings.heartbeat_interval_s, self._heartbeat))
         await asyncio.gather(*jobs)
 
     async def _follow(self) -> None:
@@ -215,6 +231,20 @@ class Engine:
         orphans = await self._load_rbac()
         self.ctx.queue.mark(self.ctx.index.keys() + orphans, force=True)
 
+    def confirmed(self) -> tuple[float, int | None] | None:
+        """When chain state was last confirmed to be in the cluster (and at which checkpoint); None
+        while some object waits on a failed chain read, whatever the event stream says."""
+        follower = self.follower
+        if follower.confirmed_at <= 0 or self.chain_failures:
+            return None
+        return follower.confirmed_at, follower.confirmed_checkpoint
+
+    async def _heartbeat(self) -> None:
+        confirmed = self.confirmed()
+        if confirmed is not None and self.heartbeat is not None:
+            await self.heartbeat.publish(*confirmed)
+            self.ctx.metrics.chain_confirmed.set(confirmed[0])
+
     async def _publish_metrics(self) -> None:
         ctx = self.ctx
         ctx.metrics.set_phase_counts(ctx.index.phase_counts())
@@ -243,6 +273,7 @@ class Engine:
                 await self._read_chain(chunk, batch)
             except ChainError as error:
                 log.warning("chain read for %d objects failed: %s", len(chunk), error)
+                self.chain_failures.update(chunk)
                 for key in chunk:
                     self._retry_later(key)
                 continue
@@ -285,8 +316,13 @@ class Engine:
                 if node is not None:
                     await reconcile_stakednode(ctx, node)
             self._failures.pop(key, None)
+            self.chain_failures.discard(key)
         except (KubeError, ChainError) as error:
             result = "error"
+            if isinstance(error, ChainError):
+                self.chain_failures.add(key)
+            else:
+                self.chain_failures.discard(key)  # its chain state was read; the API server failed
             log.warning("reconciling %s %s failed: %s", key.kind, key.name, error)
             self._retry_later(key)
         except Exception:

@@ -6,6 +6,14 @@ the two replays that page after a restart, and replaying is harmless: re-verifyi
 idempotent, resources created from events have deterministic names (409 on the second try), and
 reads newer than an event skip it (``ChainView``). So nothing is missed and nothing is applied
 twice in effect.
+
+A page whose application fails (an object it names could not be read from the chain, or a resource
+could not be created from it) is applied again, with backoff, and the cursor stays before it: a
+chain that answers the event query but not the object reads does not move the cursor past events
+whose effect is not in the cluster yet.
+
+``confirmed_at`` is the start of the last read that reached the end of the stream with everything
+before it applied: chain state as of that moment is in the cluster (the heartbeat publishes it).
 """
 
 from __future__ import annotations
@@ -44,6 +52,9 @@ class EventFollower:
     caught_up: asyncio.Event = field(default_factory=asyncio.Event)
     """Set once the stream has been read to its end (the backlog of a first start is applied)."""
     polls: int = 0
+    confirmed_at: float = 0.0
+    """time.time() at the start of the last read that found the stream's end, all before it applied."""
+    confirmed_checkpoint: int | None = None
 
     applying: bool = False
     """Applying a page: the stream was read, the operator is acting on it."""
@@ -60,22 +71,33 @@ class EventFollower:
         log.info("following chain events from %s", "cursor " + cursor if cursor else "the beginning")
         failures = 0
         while True:
+            started = time.time()
             try:
                 self.polls += 1
                 page = await self.chain.events(after=cursor)
             except ChainError as error:
                 failures += 1
-                delay = min(_RETRY_CAP_S, self.poll_interval_s * 2**failures)
+                delay = self._delay(failures)
                 log.warning("reading chain events failed (%s); retrying in %.1f s", error, delay)
                 await asyncio.sleep(delay)
                 continue
-            failures = 0
             self.last_success = time.monotonic()
             self.metrics.last_poll.set(time.time())
             if page.events:
                 self.applying = True
                 try:
                     await self.apply(page.events)
+                except (ChainError, KubeError) as error:
+                    failures += 1
+                    delay = self._delay(failures)
+                    log.warning(
+                        "applying %d chain events failed (%s); applying them again in %.1f s, cursor unchanged",
+                        len(page.events),
+                        error,
+                        delay,
+                    )
+                    await asyncio.sleep(delay)
+                    continue
                 finally:
                     self.applying = False
                     self.last_success = time.monotonic()
@@ -85,9 +107,14 @@ class EventFollower:
                 stamps = [e.timestamp_ms for e in page.events if e.timestamp_ms is not None]
                 if stamps:
                     self.newest_event_ms = max([*stamps, self.newest_event_ms or 0])
+            failures = 0
             if not page.has_more:
+                self.confirmed_at, self.confirmed_checkpoint = started, page.checkpoint
                 self.caught_up.set()
                 await asyncio.sleep(self.poll_interval_s)
+
+    def _delay(self, failures: int) -> float:
+        return float(min(_RETRY_CAP_S, self.poll_interval_s * 2**failures))
 
     def lag_seconds(self) -> float | None:
         if self.newest_event_ms is None:

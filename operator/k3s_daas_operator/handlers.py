@@ -34,7 +34,8 @@ def build_registry(
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-        # One operator per cluster: no peering, so no peering CRD and no RBAC for it (docs/operator.md).
+        # kopf runs only in the instance holding the leader Lease (leader.py; docs/replicas.md): kopf's own
+        # peering would neither stop same-priority peers nor the engine, so it stays off (no CRD, no RBAC).
         settings.peering.standalone = True
         # Resources are discovered once at start: no list/watch of CRDs and namespaces needed.
         settings.scanning.disabled = True

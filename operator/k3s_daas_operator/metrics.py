@@ -35,6 +35,14 @@ class OperatorMetrics:
             "When the event stream was last read successfully (Unix time).",
             registry=r,
         )
+        self.chain_confirmed = Gauge(
+            "k3s_daas_operator_chain_confirmed_timestamp_seconds",
+            "When chain state was last confirmed to be in the cluster (the heartbeat the webhook reads; Unix time).",
+            registry=r,
+        )
+        self.leader = Gauge(
+            "k3s_daas_operator_leader", "1 while this instance leads (or runs without leader election).", registry=r
+        )
         self.drains_in_progress = Gauge(
             "k3s_daas_operator_drains_in_progress", "Nodes being cordoned and drained.", registry=r
         )

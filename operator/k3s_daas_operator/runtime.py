@@ -3,6 +3,9 @@ watches) on the main event loop, kopf (settings, login, the Node watch) on its o
 
 kopf, when it stops, cancels every task created after it started, after a five-second grace; on
 its own loop it can only reach its own tasks, and the engine shuts down on its own terms.
+
+With leader election on, everything but /metrics and /healthz waits for the Lease (leader.py); losing
+it stops the process (the Deployment restarts it as a standby).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import contextlib
 import logging
 import signal
 import threading
+from collections.abc import Coroutine
+from typing import Any
 
 import kopf
 
@@ -23,8 +28,10 @@ from k3s_daas_operator.cursor_store import CursorStore
 from k3s_daas_operator.engine import Engine
 from k3s_daas_operator.follower import EventFollower
 from k3s_daas_operator.handlers import build_registry
+from k3s_daas_operator.heartbeat import HeartbeatPublisher
 from k3s_daas_operator.index import ClusterIndex
 from k3s_daas_operator.kube import Connection, KubeClient, load_connection
+from k3s_daas_operator.leader import LeaderElector, new_identity
 from k3s_daas_operator.metrics import OperatorMetrics, serve_metrics
 from k3s_daas_operator.recorder import EventRecorder
 from k3s_daas_operator.workqueue import WorkQueue
@@ -59,14 +66,25 @@ async def run_operator(settings: Settings, stop: asyncio.Event | None = None) ->
         def follower(engine: Engine) -> EventFollower:
             return EventFollower(chain, store, engine.apply_events, metrics, config.event_poll_interval_s)
 
-        engine = Engine(ctx, follower)
+        identity = new_identity()
+        heartbeat = HeartbeatPublisher(kube, config.namespace, identity, chain.package_id)
+        engine = Engine(ctx, follower, heartbeat)
         log.info(
             "operator starting: chain %s, package %s, API server %s",
             settings.chain.url,
             chain.package_id,
             connection.server,
         )
-        await _run_side_by_side(engine, connection, stop)
+        elector = LeaderElector(kube, config.namespace, identity) if config.leader_election else None
+        if elector is not None and not await _first(elector.acquire(), stop):
+            return
+        metrics.leader.set(1)
+        try:
+            await _run_side_by_side(engine, connection, stop, elector)
+        finally:
+            metrics.leader.set(0)
+            if elector is not None and stop.is_set():
+                await elector.release()
     finally:
         if runner is not None:
             await runner.cleanup()
@@ -74,7 +92,21 @@ async def run_operator(settings: Settings, stop: asyncio.Event | None = None) ->
         await kube.close()
 
 
-async def _run_side_by_side(engine: Engine, connection: Connection, stop: asyncio.Event) -> None:
+async def _first(job: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Run ``job`` until it ends (True) or ``stop`` is set first (False)."""
+    task = asyncio.create_task(job)
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    for pending in (task, stopped):
+        pending.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pending
+    return not stop.is_set()
+
+
+async def _run_side_by_side(
+    engine: Engine, connection: Connection, stop: asyncio.Event, elector: LeaderElector | None
+) -> None:
     kopf_stop = threading.Event()
     registry = build_registry(engine, connection, asyncio.get_running_loop())
 
@@ -82,6 +114,8 @@ async def _run_side_by_side(engine: Engine, connection: Connection, stop: asynci
         kopf.run(registry=registry, clusterwide=True, standalone=True, stop_flag=kopf_stop)
 
     tasks = {asyncio.create_task(engine.run(), name="engine"), asyncio.create_task(stop.wait(), name="stop")}
+    if elector is not None:
+        tasks.add(asyncio.create_task(elector.hold(), name="leader-election"))
     try:
         # kopf discovers the resources it serves once, at start (scanning is off): start it once
         # the engine has listed them, i.e. once the CRDs are served.

@@ -39,6 +39,10 @@ async def reconcile_stakednode(ctx: Context, resource: StakedNodeResource) -> No
     record = ctx.view.stake(resource.stake_record)
     entry = None if record is not None else await ctx.view.entry_of_missing_record(resource.stake_record)
     verdict = judge_stake(resource, record, entry, ctx.view.slash_reasons.get(resource.stake_record))
+    if verdict.phase is NodePhase.SLASHED and resource.stake_record not in ctx.view.slash_reasons:
+        # Restarted after the Slashed event was applied: the reason is only in the event.
+        reason = await ctx.view.slash_reason(resource.stake_record)
+        verdict = judge_stake(resource, record, entry, reason)
     status = dict(resource.status)
     joined = resource.node_name in ctx.index.nodes
     if verdict.qualifies:
@@ -49,6 +53,11 @@ async def reconcile_stakednode(ctx: Context, resource: StakedNodeResource) -> No
     else:
         status = await _drop_token(ctx, status)
         phase, message = verdict.phase, verdict.message
+        if (status.get("drain") or {}).get("startedAt"):
+            # A drain was under way and the Node is gone: removed by this drain before a restart cut it
+            # short of writing so. Say it as an uninterrupted drain does.
+            message = f"{verdict.message}; node {resource.node_name} removed"
+            status = {**status, "joined": False}
     # One status write, which names a new token before it exists (see the module docstring) ...
     await _write_status(ctx, resource, status, verdict, phase, message)
     # ... then the token itself.

@@ -66,8 +66,14 @@ def installed(control_plane: cluster.RunningCluster, kubectl) -> None:
     kubectl("apply", "-f", str(REPO / "crds"))
     for crd in ("sealtokens.k3s-daas.io", "stakednodes.k3s-daas.io"):
         kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
-    for name in ("00-namespace.yaml", "10-operator-rbac.yaml", "30-webhook-rbac.yaml", "35-stakers-rbac.yaml"):
-        kubectl("apply", "-f", str(MANIFESTS / name))
+    for name in (
+        "00-namespace.yaml",
+        "10-operator-rbac.yaml",
+        "15-leases-rbac.yaml",
+        "30-webhook-rbac.yaml",
+        "35-stakers-rbac.yaml",
+    ):
+        kubectl("apply", "-f", str(MANIFESTS / "base" / name))
     kubectl("create", "namespace", NAMESPACE)
 
 
@@ -105,7 +111,7 @@ class WebhookServer:
         self.argv = [
             CLI, "webhook", "serve", "--port", str(endpoint.port), "--cert-file", str(endpoint.cert_file),
             "--key-file", str(endpoint.key_file), "--cluster-id", CLUSTER_ID, "--kubeconfig", str(kubeconfig),
-            "--cluster-ca-file", str(ca_file),
+            "--cluster-ca-file", str(ca_file), "--shutdown-grace", "0.2",
         ]  # fmt: skip
         self.kubeconfig = kubeconfig
         self.log = log

@@ -56,9 +56,9 @@ def crds(control_plane: cluster.RunningCluster, kubectl) -> None:
 
 @pytest.fixture(scope="module")
 def webhook_kubeconfig(control_plane: cluster.RunningCluster, kubectl, crds, tmp_path_factory) -> Path:
-    """The webhook runs as its service account with exactly the RBAC of manifests/30-webhook-rbac.yaml."""
-    kubectl("apply", "-f", str(REPO / "manifests" / "00-namespace.yaml"))
-    kubectl("apply", "-f", str(REPO / "manifests" / "30-webhook-rbac.yaml"))
+    """The webhook runs as its service account with exactly the RBAC of manifests/base/30-webhook-rbac.yaml."""
+    kubectl("apply", "-f", str(REPO / "manifests" / "base" / "00-namespace.yaml"))
+    kubectl("apply", "-f", str(REPO / "manifests" / "base" / "30-webhook-rbac.yaml"))
     token = kubectl("create", "token", "k3s-daas-webhook", "-n", "k3s-daas", "--duration=2h").stdout.strip()
     path = tmp_path_factory.mktemp("webhook-sa") / "kubeconfig"
     ca = control_plane.ca_file.read_bytes()
@@ -93,6 +93,8 @@ def webhook(
         str(control_plane.ca_file),
         "--agent-server-url",
         control_plane.server,
+        "--shutdown-grace",
+        "0.2",
     ]
     process: ManagedProcess = spawn("webhook", argv, log, str(webhook_kubeconfig), tie_to_parent=True)
     try:

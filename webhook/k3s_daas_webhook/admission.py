@@ -6,8 +6,9 @@ Who is asking decides which rules apply (docs/admission.md has the table):
   ServiceAccount: allowed. The API server never sends them here (matchConditions); this is the same
   answer for a configuration that does.
 * Node identities (``system:node:*``, ``system:nodes``, ``system:bootstrappers``): the Node guard.
-* Seal users (``sui:<address>``): the stake gate first (an Active token at its role minimum *now*),
-  then the namespace, object and permission rules.
+* Seal users (``sui:<address>``): chain freshness first (past the maximum staleness every
+  stake-gated write is refused: ``admission_chain``), then the stake gate (an Active token at its
+  role minimum *now*), then the namespace, object and permission rules.
 * Anyone else: the namespace and object rules; what no rule covers is RBAC's business.
 
 The first denial decides, so the message names the one thing to fix. Reviews (TokenReview,
@@ -20,6 +21,7 @@ import enum
 from dataclasses import dataclass
 from typing import Final
 
+from k3s_daas_webhook.admission_chain import chain_unreachable
 from k3s_daas_webhook.admission_objects import (
     k3s_daas_objects,
     namespace_owner,
@@ -84,6 +86,10 @@ def decide(request: AdmissionRequest, state: AdmissionState, policy: AdmissionPo
         return Verdict.allow(Rule.REVIEW)
     if identity is Identity.NODE:
         return node_guard(request, state.nodes, policy)
+    if identity is Identity.SEAL_USER:
+        stale = chain_unreachable(state.chain, policy.max_chain_staleness_s, now)
+        if stale is not None:
+            return stale
     caller = _caller(request, state, now, identity)
     if isinstance(caller, Verdict):
         return caller

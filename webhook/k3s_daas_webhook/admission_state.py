@@ -1,7 +1,8 @@
 """What admission decides on: the newest watched state, and the cluster's fixed policy settings.
 
-``AdmissionState`` is three immutable snapshots taken together at the start of a request; the
-decision is a pure function of (request, state, policy, now).
+``AdmissionState`` is four immutable snapshots taken together at the start of a request (the chain
+heartbeat among them: staleness is an input like any other); the decision is a pure function of
+(request, state, policy, now).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from k3s_daas.settings import WebhookSettings
+from k3s_daas_webhook.admission_chain import ChainHeartbeat
 from k3s_daas_webhook.index import IdentitySnapshot, IndexHolder
 from k3s_daas_webhook.namespaces import NamespaceOwners
 from k3s_daas_webhook.snapshots import SnapshotHolder
@@ -24,6 +26,7 @@ class AdmissionState:
     tokens: IdentitySnapshot = field(default_factory=IdentitySnapshot)
     nodes: NodeSnapshot = field(default_factory=NodeSnapshot)
     namespaces: NamespaceOwners = field(default_factory=NamespaceOwners)
+    chain: ChainHeartbeat = field(default_factory=ChainHeartbeat)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +35,8 @@ class AdmissionPolicy:
     project_namespace: str = "k3s-daas"
     static_nodes: frozenset[str] = frozenset()
     """Nodes admitted without a StakedNode (the k3s server's own)."""
+    max_chain_staleness_s: float = 300.0
+    """Seal users' writes are refused once chain state was last confirmed longer ago than this."""
 
     @classmethod
     def from_settings(cls, settings: WebhookSettings) -> AdmissionPolicy:
@@ -39,6 +44,7 @@ class AdmissionPolicy:
             operator_username=settings.operator_username,
             project_namespace=settings.project_namespace,
             static_nodes=frozenset(split_list(settings.static_nodes)),
+            max_chain_staleness_s=settings.max_chain_staleness_s,
         )
 
 
@@ -54,10 +60,14 @@ class AdmissionSources:
         tokens: IndexHolder,
         nodes: SnapshotHolder[NodeSnapshot] | None = None,
         namespaces: SnapshotHolder[NamespaceOwners] | None = None,
+        chain: SnapshotHolder[ChainHeartbeat] | None = None,
     ) -> None:
         self.tokens = tokens
         self.nodes = nodes or SnapshotHolder(NodeSnapshot())
         self.namespaces = namespaces or SnapshotHolder(NamespaceOwners())
+        # Not part of ``synced``: no heartbeat (none written, or no RBAC to read it) is "unknown",
+        # which must not stop the webhook from serving (admission_chain).
+        self.chain = chain or SnapshotHolder(ChainHeartbeat())
 
     @classmethod
     def preloaded(cls, tokens: IdentitySnapshot, nodes: NodeSnapshot, namespaces: NamespaceOwners) -> AdmissionSources:
@@ -80,5 +90,14 @@ class AdmissionSources:
         }
         return [name for name, synced in parts.items() if not synced]
 
+    def resyncing(self) -> list[str]:
+        """Collections whose watch was lost and that have not been listed again since (readiness)."""
+        parts = {
+            "SealTokens": self.tokens.current,
+            "StakedNodes": self.nodes.current,
+            "Namespaces": self.namespaces.current,
+        }
+        return [name for name, current in parts.items() if not current]
+
     def current(self) -> AdmissionState:
-        return AdmissionState(self.tokens.snapshot, self.nodes.snapshot, self.namespaces.snapshot)
+        return AdmissionState(self.tokens.snapshot, self.nodes.snapshot, self.namespaces.snapshot, self.chain.snapshot)

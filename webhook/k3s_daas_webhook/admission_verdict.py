@@ -27,6 +27,8 @@ class Rule(enum.StrEnum):
     STAKEDNODE = "stakednode"
     NODE = "node"
     UNKNOWN_OPERATION = "unknown_operation"
+    CHAIN_UNREACHABLE = "chain_unreachable"
+    """A Seal user's write while chain state is older than the maximum staleness."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -159,7 +159,13 @@ class IndexHolder:
     def __init__(self, snapshot: IdentitySnapshot | None = None, *, synced: bool = False) -> None:
         self.snapshot = snapshot or IdentitySnapshot()
         self.synced = synced
+        self.current = synced
+        """False from a lost watch until the next complete list (``snapshots.SnapshotHolder``)."""
 
     def publish(self, snapshot: IdentitySnapshot, *, synced: bool = True) -> None:
         self.snapshot = snapshot
         self.synced = synced
+        self.current = synced
+
+    def lost(self) -> None:
+        self.current = False

@@ -2,10 +2,13 @@
 
 One latency histogram labelled by result, as aws-iam-authenticator does; denials counted by reason.
 Label values come from fixed enums only: never a token, an address or a node name.
+In on-chain request mode the executor's metrics (``k3s_daas_onchain_requests_*``,
+``k3s_daas_operator.onchain_requests.metrics``) join this registry (``OnchainRequests.register_metrics``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -104,11 +107,30 @@ class WebhookMetrics:
         self.attestation_requests = Counter(
             "k3s_daas_attestation_requests_total", "/attestation requests, by result", ["result"], registry=r
         )
+        self.chain_staleness = Gauge(
+            "k3s_daas_webhook_chain_staleness_seconds",
+            "Seconds since the operator last confirmed chain state (its heartbeat Lease); NaN when none was seen",
+            registry=r,
+        )
+        self.chain_max_staleness = Gauge(
+            "k3s_daas_webhook_chain_max_staleness_seconds",
+            "The configured maximum staleness: past it, Seal users' writes are refused",
+            registry=r,
+        )
+        self.chain_heartbeat_seen = Gauge(
+            "k3s_daas_webhook_chain_heartbeat_seen", "1 when a chain heartbeat Lease is known, else 0", registry=r
+        )
         # Children resolved once: .labels() costs a lock and a dict lookup per call on the hot path.
         self.latency_by_result = {result: self.authn_latency.labels(result) for result in RESULTS}
         self.latency_by_decision = {decision: self.admission_latency.labels(decision) for decision in DECISIONS}
         self.cache_hit = self.signature_cache.labels("hit")
         self.cache_miss = self.signature_cache.labels("miss")
+
+    def track_chain(self, staleness: Callable[[], float], seen: Callable[[], bool], max_staleness_s: float) -> None:
+        """Staleness is computed at scrape time, so it keeps rising while no heartbeat arrives."""
+        self.chain_staleness.set_function(staleness)
+        self.chain_heartbeat_seen.set_function(lambda: 1.0 if seen() else 0.0)
+        self.chain_max_staleness.set(max_staleness_s)
 
     def set_enclave_mode(self, mode: str, dev_mode: bool) -> None:
         self.enclave_dev_mode.set(1 if dev_mode else 0)

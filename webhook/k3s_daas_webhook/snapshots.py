@@ -27,13 +27,21 @@ S = TypeVar("S", bound=Snapshot)
 
 
 class SnapshotHolder(Generic[S]):
+    """``synced``: a complete list was loaded once (the snapshot may be served). ``current``: and the
+    watch has not been lost since (readiness: false from a lost watch until the next complete list)."""
+
     def __init__(self, snapshot: S, *, synced: bool = False) -> None:
         self.snapshot = snapshot
         self.synced = synced
+        self.current = synced
 
     def publish(self, snapshot: S, *, synced: bool = True) -> None:
         self.snapshot = snapshot
         self.synced = synced
+        self.current = synced
+
+    def lost(self) -> None:
+        self.current = False
 
 
 class SnapshotMirror(Generic[S]):
@@ -82,6 +90,7 @@ class SnapshotMirror(Generic[S]):
         self._publish(self._holder.snapshot.without(name))
 
     def restarted(self, cause: str) -> None:
+        self._holder.lost()
         self._restarted(cause)
 
     def _publish(self, snapshot: S) -> None:

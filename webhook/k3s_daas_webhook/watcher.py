@@ -1,10 +1,11 @@
 """Feed the in-memory indexes from a list + watch of Kubernetes objects.
 
 List, publish a snapshot (the index is now synced), then watch from the list's resourceVersion and
-publish a new snapshot per change. A 410 Gone (the version fell out of etcd's window) or any error
-other than a dropped stream means list again; a stream the server ended normally is resumed from the
-last version seen (bookmarks keep it fresh). Errors back off exponentially up to 30 s; the last good
-snapshot keeps serving meanwhile.
+publish a new snapshot per change. A stream the server ended normally (its ``timeoutSeconds``) is
+resumed from the last version seen (bookmarks keep it fresh). Anything else (410 Gone, an error, a
+stream cut mid-way as when the API server restarts) means list again, and until that list completes
+the index is not *current*: ``/readyz`` answers 503, because events may have been missed. Errors back
+off exponentially up to 30 s; the last good snapshot keeps serving requests meanwhile.
 
 One loop serves every index (SealTokens, StakedNodes, Namespaces): what differs is the ``Mirror``,
 which turns objects into that index's immutable snapshot and publishes it.
@@ -48,18 +49,26 @@ class Mirror(Protocol):
         """Publish a snapshot without the object named ``name``."""
 
     def restarted(self, cause: str) -> None:
-        """The watch restarts: ``gone`` (410), ``error`` or ``dropped``."""
+        """The watch was lost and the collection will be listed again: ``gone`` (410), ``error`` or
+        ``dropped``. The index is not current until the next ``replace``."""
 
 
 class _Relist(Exception):
     """The watch cannot resume from its resourceVersion."""
 
 
+class _Dropped(Exception):
+    """A working stream was cut (not ended by the server): events may have been missed."""
+
+
 class ListWatcher:
-    def __init__(self, client: KubeClient, mirror: Mirror, *, page_size: int = 500) -> None:
+    def __init__(
+        self, client: KubeClient, mirror: Mirror, *, page_size: int = 500, field_selector: str | None = None
+    ) -> None:
         self._client = client
         self._mirror = mirror
         self._page_size = page_size
+        self._selector = {"fieldSelector": field_selector} if field_selector else {}
 
     async def run(self) -> None:
         backoff = 0.5
@@ -72,6 +81,10 @@ class ListWatcher:
             except _Relist:
                 self._mirror.restarted("gone")
                 log.info("%s watch expired (410 Gone): listing again", kind)
+            except _Dropped as dropped:
+                self._mirror.restarted("dropped")
+                log.info("%s watch stream cut (%s): listing again", kind, dropped)
+                await asyncio.sleep(0.2)
             except ApiError as error:
                 self._mirror.restarted("error")
                 log.warning("%s list/watch failed, retrying in %.1f s: %s", kind, backoff, error)
@@ -80,7 +93,7 @@ class ListWatcher:
 
     async def _list(self) -> str:
         items: list[dict[str, Any]] = []
-        params = {"limit": str(self._page_size)}
+        params = {**self._selector, "limit": str(self._page_size)}
         while True:
             page = await self._client.get(self._mirror.path, params)
             items.extend(item for item in page.get("items") or [] if isinstance(item, dict))
@@ -89,14 +102,14 @@ class ListWatcher:
             if not next_page:
                 version = str(metadata.get("resourceVersion", ""))
                 break
-            params = {"limit": str(self._page_size), "continue": str(next_page)}
+            params = {**self._selector, "limit": str(self._page_size), "continue": str(next_page)}
         count = self._mirror.replace(items)
         log.info("%s index synced: %d objects at resourceVersion %s", self._mirror.kind, count, version)
         return version
 
     async def _watch(self, version: str) -> None:
         while True:
-            params = {"resourceVersion": version, "allowWatchBookmarks": "true"}
+            params = {**self._selector, "resourceVersion": version, "allowWatchBookmarks": "true"}
             received = False
             try:
                 async for event in self._client.watch(self._mirror.path, params, _WATCH_TIMEOUT_S):
@@ -107,10 +120,10 @@ class ListWatcher:
                     raise _Relist from None
                 if error.status != 0 or not received:
                     raise  # an error status, or no stream at all: back off and list again
-                # A stream dropped after working: resume from the last version seen.
-                self._mirror.restarted("dropped")
-                log.info("%s watch stream dropped, resuming at %s: %s", self._mirror.kind, version, error.message)
-                await asyncio.sleep(0.2)
+                # Cut after working (the API server went away mid-stream): resuming from the version
+                # would replay what was missed, but nothing says when that replay is complete, so
+                # list again and be ready once the list is in.
+                raise _Dropped(error.message) from None
 
     def _apply(self, event: dict[str, Any], version: str) -> str:
         kind = event.get("type")
@@ -169,6 +182,7 @@ class SealTokenMirror:
         self._publish(self._holder.snapshot.without(name))
 
     def restarted(self, cause: str) -> None:
+        self._holder.lost()
         self._metrics.watch_restarts.labels(cause).inc()
 
     def _publish(self, snapshot: IdentitySnapshot) -> None:

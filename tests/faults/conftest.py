@@ -1,0 +1,120 @@
+"""Fixtures of the fault tests (marked ``cluster``): CRDs and a namespace on the session's control plane,
+localnet behind a breakable proxy, operators as subprocesses, webhooks in-process watching the cluster."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chain_proxy import ChainProxy
+from faults_testing import REPO, Chain, OperatorProcess, new_key, operator_command, wait_for
+from webhook_testing import LoopThread, RunningWebhook, make_tls, webhook_settings
+
+from k3s_daas.controlplane import cluster
+from k3s_daas.controlplane.processes import free_loopback_port
+from k3s_daas.localnet.server import BackgroundServer, LocalnetApp
+from k3s_daas.localnet.store import Store
+
+RUN = format(int(time.time() * 1000) % 10**8, "x")
+
+
+@pytest.fixture(scope="module")
+def crds(control_plane: cluster.RunningCluster, kubectl: Any) -> None:
+    kubectl("apply", "-f", str(REPO / "crds"))
+    for crd in ("sealtokens.k3s-daas.io", "stakednodes.k3s-daas.io"):
+        kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
+
+
+@pytest.fixture(scope="module")
+def namespace(crds: None, kubectl: Any, request: pytest.FixtureRequest) -> str:
+    """The operator's namespace (cursor, heartbeat, leader Lease), one per test module."""
+    module = request.module.__name__.removeprefix("test_").replace("_", "-")
+    name = f"faults-{module[:30]}-{RUN}"
+    kubectl("create", "namespace", name)
+    # Pods need the namespace's default ServiceAccount, which the controller manager creates.
+    wait_for(
+        "the default ServiceAccount", lambda: kubectl("get", "sa", "default", "-n", name, check=False).returncode == 0
+    )
+    return name
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
+    admin = new_key()
+    store = Store(tmp_path_factory.mktemp("localnet") / "chain.sqlite3")
+    info = store.initialise(admin.address, time.time_ns() // 1_000_000)
+    server = BackgroundServer(LocalnetApp(store)).start()
+    try:
+        yield Chain(server, admin, info.deployment.package.package_id)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def proxy(chain: Chain) -> Iterator[ChainProxy]:
+    running = ChainProxy(chain.server.port, delay_s=3.0).start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def start_operator(
+    control_plane: cluster.RunningCluster, namespace: str, chain: Chain, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., OperatorProcess]]:
+    """Start operators (chain URL, extra flags and environment choosable); all stopped at the end."""
+    started: list[OperatorProcess] = []
+    log_dir = tmp_path_factory.mktemp("operator")
+
+    def start(*extra: str, chain_url: str | None = None, **environment: str) -> OperatorProcess:
+        port = free_loopback_port()
+        env = dict(os.environ)
+        env.update(
+            K3S_DAAS_CHAIN_URL=chain_url or chain.graphql_url,
+            K3S_DAAS_PACKAGE_ID=chain.package_id,
+            K3S_DAAS_OPERATOR_NAMESPACE=namespace,
+            K3S_DAAS_METRICS_HOST="127.0.0.1",
+            **environment,
+        )
+        argv = operator_command(control_plane.admin_kubeconfig, port, *extra)
+        process = OperatorProcess(argv, env, log_dir / f"operator-{len(started)}.log", port)
+        started.append(process.start())
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture(scope="module")
+def loop_thread() -> Iterator[LoopThread]:
+    thread = LoopThread()
+    yield thread
+    thread.close()
+
+
+@pytest.fixture
+def start_webhook(
+    control_plane: cluster.RunningCluster, namespace: str, loop_thread: LoopThread, tmp_path: Path
+) -> Iterator[Callable[..., RunningWebhook]]:
+    """In-process webhooks watching the real API server (admin kubeconfig), heartbeat from ``namespace``."""
+    started: list[RunningWebhook] = []
+    tls = make_tls(tmp_path)
+
+    def start(**settings: Any) -> RunningWebhook:
+        config = webhook_settings(
+            tls, kubeconfig=str(control_plane.admin_kubeconfig), project_namespace=namespace, **settings
+        )
+        webhook = RunningWebhook(loop_thread, config, None, None)
+        webhook.ca = tls.ca
+        started.append(webhook.start(watch=True))
+        return webhook
+
+    yield start
+    for webhook in started:
+        webhook.stop()

@@ -1,0 +1,81 @@
+"""Shared helpers of the fault tests: the operator and webhook as the other layers run them, AdmissionReviews
+for a Seal user, metric reads, and status snapshots without timestamps."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+for layer in ("operator", "webhook"):
+    if str(REPO / "tests" / layer) not in sys.path:
+        sys.path.insert(0, str(REPO / "tests" / layer))
+
+from operator_testing import SUI, Chain, OperatorProcess, get_json, new_key, operator_command, wait_for  # noqa: E402
+from webhook_testing import call  # noqa: E402
+
+__all__ = [
+    "REPO",
+    "SUI",
+    "Chain",
+    "OperatorProcess",
+    "get_json",
+    "metric",
+    "new_key",
+    "operator_command",
+    "seal_write",
+    "statuses",
+    "validate",
+    "wait_for",
+]
+
+_VOLATILE = frozenset({"lastVerified", "lastTransitionTime", "chainCursor", "observedGeneration"})
+
+
+def seal_write(address: str, namespace: str = "default") -> dict[str, Any]:
+    """A Seal user's ConfigMap create, as the API server sends it to /validate."""
+    request = {
+        "uid": str(uuid.uuid4()),
+        "kind": {"group": "", "version": "v1", "kind": "ConfigMap"},
+        "resource": {"group": "", "version": "v1", "resource": "configmaps"},
+        "requestKind": {"group": "", "version": "v1", "kind": "ConfigMap"},
+        "name": "cm",
+        "namespace": namespace,
+        "operation": "CREATE",
+        "userInfo": {"username": f"sui:{address}", "groups": ["k3s-daas:stakers", "system:authenticated"]},
+        "object": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm"}},
+        "oldObject": None,
+        "dryRun": False,
+        "options": {"kind": "CreateOptions", "apiVersion": "meta.k8s.io/v1"},
+    }
+    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}
+
+
+def validate(port: int, ca: Path, review: dict[str, Any]) -> dict[str, Any]:
+    status, _, body = call(port, ca, "POST", "/validate", review)
+    assert status == 200, (status, body)
+    return dict(body["response"])
+
+
+def metric(text: str, name: str) -> float | None:
+    """The value of an unlabelled sample ``name`` in a Prometheus exposition."""
+    found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
+    return None if found is None else float(found.group(1))
+
+
+def _strip(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if k not in _VOLATILE}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
+
+
+def statuses(kubectl: Any, plural: str, names: list[str]) -> dict[str, Any]:
+    """``status`` of each named object without its timestamps (what an outage must not change)."""
+    found = json.loads(kubectl("get", plural, "-o", "json").stdout)["items"]
+    return {i["metadata"]["name"]: _strip(i.get("status") or {}) for i in found if i["metadata"]["name"] in names}
