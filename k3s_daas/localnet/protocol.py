@@ -67,7 +67,7 @@ def verify_call(signed: SignedCall, chain_identifier: str, now_ms: int) -> Verif
         raise BadRequest(f"signed call is {len(signed.message)} bytes, more than {MAX_MESSAGE_BYTES}")
     try:
         document = json.loads(signed.message.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested too deeply
         raise BadRequest("signed call is not UTF-8 JSON") from None
     if not isinstance(document, dict) or document.get("v") != VERSION:
         raise BadRequest(f'signed call must be a JSON object with "v": {VERSION}')

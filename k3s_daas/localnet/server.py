@@ -214,7 +214,7 @@ async def _add_version_header(_request: web.Request, response: web.StreamRespons
 async def _json_body(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deeply
         raise _HttpError(400, "request body is not JSON") from None
     if not isinstance(body, dict):
         raise _HttpError(400, "request body must be a JSON object")
@@ -227,7 +227,7 @@ async def _graphql_request(request: web.Request) -> tuple[str, dict[str, Any] | 
         raw_variables = source.get("variables")
         try:
             variables = json.loads(raw_variables) if raw_variables else None
-        except ValueError:
+        except (ValueError, RecursionError):
             raise _HttpError(400, "variables is not JSON") from None
     else:
         source = await _json_body(request)

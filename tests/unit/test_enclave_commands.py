@@ -57,9 +57,6 @@ def honest(nonce: bytes | None) -> tuple[int, bytes]:
     return 200, json.dumps(attestation_response(PROVIDER, KEY, nonce).to_json()).encode()
 
 
-REPLAYED = json.dumps(attestation_response(PROVIDER, KEY, b"an old nonce").to_json()).encode()
-
-
 @pytest.fixture
 def dev_webhook() -> Iterator[str]:
     yield from serve(honest)
@@ -67,7 +64,10 @@ def dev_webhook() -> Iterator[str]:
 
 @pytest.fixture
 def replaying_webhook() -> Iterator[str]:
-    yield from serve(lambda nonce: (200, REPLAYED))
+    # Made now, not at import: a fresh document whose nonce is another verifier's (the suite can run
+    # longer than the freshness limit between collection and this test).
+    replayed = json.dumps(attestation_response(PROVIDER, KEY, b"an old nonce").to_json()).encode()
+    yield from serve(lambda nonce: (200, replayed))
 
 
 @pytest.fixture

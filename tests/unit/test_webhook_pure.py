@@ -136,6 +136,9 @@ def test_bootstrap_secret():
         _secret(**{"token-id": "ABC123"}),
         _secret(**{"token-secret": "short"}),
         _secret(expiration="2001-01-01T00:00:00Z"),
+        {**_secret(), "metadata": "not an object"},
+        {**_secret(), "metadata": {"labels": ["k3s-daas.io/staked-node"]}},
+        {**_secret(), "data": ["token-id", "token-secret"]},
     ]:
         with pytest.raises(JoinRefusal) as caught:
             read_bootstrap_secret(bad, "n", 1_800_000_000)

@@ -206,8 +206,10 @@ def test_malformed_review_is_a_clear_400(start_webhook, active_index, raw, fragm
 
 def test_oversized_body_is_refused(start_webhook, active_index):
     webhook = start_webhook(holder=active_index)
-    status, _, _ = call(webhook.port, webhook.ca, "POST", "/authenticate", raw=b"x" * (65 * 1024))
-    assert status == 413
+    # Repeated: a server that closes at once while the client still sends resets it before it reads
+    # the 413 (seen 21 times in 300 with no lingering).
+    statuses = [call(webhook.port, webhook.ca, "POST", "/authenticate", raw=b"x" * (65 * 1024))[0] for _ in range(60)]
+    assert set(statuses) == {413}
 
 
 def test_unsynced_index_is_transient_for_good_tokens_and_final_for_bad_ones(start_webhook):

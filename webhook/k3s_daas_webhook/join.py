@@ -107,13 +107,19 @@ def _field(data: Mapping[str, Any], key: str) -> str | None:
         return None
 
 
+def _mapping(value: object) -> Mapping[str, Any]:
+    """``value`` if it is a JSON object, else empty: a malformed Secret reads as an incomplete one."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def read_bootstrap_secret(secret: Mapping[str, Any], staked_node: str, now: float) -> tuple[str, str, str | None]:
     """(token id, token secret, expiration) of a bootstrap token Secret minted for ``staked_node``."""
-    labels = (secret.get("metadata") or {}).get("labels") or {}
+    metadata = _mapping(secret.get("metadata"))
+    labels = _mapping(metadata.get("labels"))
     if secret.get("type") != BOOTSTRAP_TOKEN_TYPE or labels.get(STAKED_NODE_LABEL) != staked_node:
         # A Secret of that name that is not ours for this node: never hand it out.
         raise JoinRefusal(503, "token_not_ready", "the node's bootstrap token is not ready yet", retry_after_s=5)
-    data = secret.get("data") or {}
+    data = _mapping(secret.get("data"))
     token_id, token_secret, expiration = (
         _field(data, "token-id"),
         _field(data, "token-secret"),
