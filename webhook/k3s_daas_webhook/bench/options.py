@@ -4,6 +4,9 @@ nothing heavy)."""
 from __future__ import annotations
 
 import argparse
+import os
+
+from k3s_daas.settings import default_verify_workers
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -23,8 +26,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--verify-workers",
         type=int,
-        default=2,
-        help="server verification worker processes; 0 = inline (default %(default)s)",
+        default=default_verify_workers(os.cpu_count()),
+        help="server verification worker processes; 0 = inline (default %(default)s: the server's default)",
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
