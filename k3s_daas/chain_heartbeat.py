@@ -34,6 +34,7 @@ def micro_time(unix: float) -> str:
 
 
 def parse_time(value: Any) -> float | None:
+    """Kubernetes' Time or MicroTime as Unix seconds; None when absent or not a time."""
     if not isinstance(value, str) or not value:
         return None
     try:

@@ -22,7 +22,6 @@ import json
 import secrets
 import ssl
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,30 +31,25 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from k3s_daas import benchmarking
 from k3s_daas import stack as installation
 from k3s_daas.controlplane.commands import progress
-from k3s_daas.controlplane.kubeconfig import token_kubeconfig, write_kubeconfig, write_private
-from k3s_daas.controlplane.processes import free_loopback_port
+from k3s_daas.controlplane.kubeconfig import token_kubeconfig, write_kubeconfig
 from k3s_daas.credential.kubeconfig import seal_kubeconfig
 from k3s_daas.localnet.client import LocalnetClient
 from k3s_daas.sealtoken import mint
 from k3s_daas.settings import Settings
-from k3s_daas.stake import Role
 from k3s_daas.sui.crypto import Keypair, SignatureScheme
 from k3s_daas.sui.keystore import write_keystore
-from k3s_daas.up import Stack, start_stack
+from k3s_daas.up import Stack
 
 USER_PERMISSIONS = ["pods:read", "configmaps:write"]
 POLL_INTERVAL_S = 0.02
 
 
 def register(what: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = what.add_parser(
-        "e2e",
-        help="kubectl get with a Seal token vs a static token; revocation -> denied write and read",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    help_text = "kubectl get with a Seal token vs a static token; revocation -> denied write and read"
+    parser = benchmarking.add_benchmark(what, "e2e", help_text, __doc__, run)
     parser.add_argument("--calls", type=int, default=30, help="kubectl calls per variant (default %(default)s)")
     parser.add_argument("--revocations", type=int, default=10, help="revocations timed (default %(default)s)")
     parser.add_argument(
@@ -67,8 +61,6 @@ def register(what: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--cache-ttl", type=int, default=30, help="--authentication-token-webhook-cache-ttl, s (default %(default)s)"
     )
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
-    parser.set_defaults(run=run)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,34 +69,12 @@ class Identity:
     record: str
 
 
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-def summary(samples: list[float]) -> dict[str, float]:
-    return {
-        "n": len(samples),
-        "p50_ms": round(statistics.median(samples) * 1000, 1),
-        "p99_ms": round(percentile(samples, 0.99) * 1000, 1),
-        "max_ms": round(max(samples) * 1000, 1),
-    }
-
-
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    settings = dataclasses.replace(settings, localnet=dataclasses.replace(settings.localnet, port=free_loopback_port()))
     with tempfile.TemporaryDirectory(prefix="k3s-daas-bench-e2e-") as directory, contextlib.ExitStack() as exits:
         state = Path(directory)
         static_token = secrets.token_hex(24)
-        token_file = state / "static-tokens.csv"
-        write_private(token_file, f"{static_token},bench-admin,bench-admin,system:masters\n".encode())
-        stack = start_stack(
-            settings,
-            state,
-            free_loopback_port(),
-            exits,
-            cache_ttl=f"{args.cache_ttl}s",
-            extra_apiserver_args=(f"--token-auth-file={token_file}",),
+        stack = benchmarking.start_bench_stack(
+            settings, state, exits, static_admin_token=static_token, cache_ttl=f"{args.cache_ttl}s"
         )
         figures = measure(args, stack, state, static_token)
     print_report(figures, args.cache_ttl)
@@ -117,9 +87,9 @@ def measure(args: argparse.Namespace, stack: Stack, state: Path, static_token: s
     kubectl = installation.Kubectl(stack.cluster.kubectl, stack.cluster.admin_kubeconfig)
     chain = LocalnetClient(stack.chain_url)
     user = Identity(Keypair.generate(SignatureScheme.ED25519), "")
-    user = dataclasses.replace(user, record=_stake(chain, user.key))
+    user = dataclasses.replace(user, record=benchmarking.stake_user(chain, user.key))
     progress("timing kubectl get ...")
-    _issue_and_wait(chain, kubectl, user)
+    benchmarking.issue_active_token(chain, kubectl, user.key, user.record, USER_PERMISSIONS)
     cluster_id = stack.cluster_id
     kubeconfigs = _kubeconfigs(stack, state, user, static_token)
     warm = _seal_token(user.key, cluster_id)
@@ -135,8 +105,8 @@ def measure(args: argparse.Namespace, stack: Stack, state: Path, static_token: s
     for index in range(args.revocations):
         # A fresh staker each time: an address with another Active token would rightly keep writing.
         staker = Identity(Keypair.generate(SignatureScheme.ED25519), "")
-        staker = dataclasses.replace(staker, record=_stake(chain, staker.key))
-        token_id = _issue_and_wait(chain, kubectl, staker)
+        staker = dataclasses.replace(staker, record=benchmarking.stake_user(chain, staker.key))
+        token_id = benchmarking.issue_active_token(chain, kubectl, staker.key, staker.record, USER_PERMISSIONS)
         api = _Api(stack, _seal_token(staker.key, cluster_id))
         if api.write(f"warm-{index}") != 201 or api.read() != 200:
             raise RuntimeError("the Seal user could not write before the revocation: the stack is not ready")
@@ -146,13 +116,13 @@ def measure(args: argparse.Namespace, stack: Stack, state: Path, static_token: s
         if read_s is not None:
             reads.append(read_s)
     return {
-        "kubectl_get": {name: summary(samples) for name, samples in calls.items()},
+        "kubectl_get": {name: benchmarking.summary(samples) for name, samples in calls.items()},
         "ratios_p50": {
             name: round(statistics.median(calls[name]) / statistics.median(calls["static"]), 3)
             for name in ("seal_warm", "seal_cold", "exec_plugin")
         },
-        "revocation_to_denied_write": summary(writes),
-        "revocation_to_denied_read": summary(reads) if reads else None,
+        "revocation_to_denied_write": benchmarking.summary(writes),
+        "revocation_to_denied_read": benchmarking.summary(reads) if reads else None,
     }
 
 
@@ -164,27 +134,6 @@ def _time_revocation(api: _Api, *, wait_for_read: bool, cache_ttl_s: int) -> tup
     if not wait_for_read:
         return write, None
     return write, _until(lambda: api.read() == 401, timeout_s=cache_ttl_s + 60) - revoked
-
-
-def _stake(chain: LocalnetClient, key: Keypair) -> str:
-    report = chain.call(
-        key, "staking", "stake", {"amount": Role.USER.minimum_mist, "role": int(Role.USER), "node_name": ""}
-    )
-    return str(report["events"][0]["parsedJson"]["record_id"])
-
-
-def _issue_and_wait(chain: LocalnetClient, kubectl: installation.Kubectl, user: Identity) -> str:
-    arguments = {"record": user.record, "permissions": USER_PERMISSIONS, "expires_in_ms": 3_600_000}
-    report = chain.call(user.key, "k8s_gateway", "issue_seal_token", arguments)
-    token_id = str(report["events"][0]["parsedJson"]["token_id"])
-    name = f"seal-{token_id.removeprefix('0x')[:40]}"  # what the operator names it (--create-from-events)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with contextlib.suppress(installation.StackError):
-            kubectl("wait", "--for=jsonpath={.status.phase}=Active", f"sealtoken/{name}", "--timeout=30s")
-            return token_id
-        time.sleep(0.2)  # the operator has not created the resource yet
-    raise RuntimeError(f"SealToken {name} did not become Active")
 
 
 def _seal_token(key: Keypair, cluster_id: str) -> str:
@@ -200,7 +149,9 @@ def _kubeconfigs(stack: Stack, state: Path, user: Identity, static_token: str) -
         "bearer": state / "bearer.kubeconfig",
         "plugin": state / "plugin.kubeconfig",
     }
-    write_kubeconfig(paths["static"], token_kubeconfig(stack.cluster.server, ca, static_token, "bench-admin"))
+    write_kubeconfig(
+        paths["static"], token_kubeconfig(stack.cluster.server, ca, static_token, benchmarking.STATIC_ADMIN)
+    )
     write_kubeconfig(paths["bearer"], token_kubeconfig(stack.cluster.server, ca, "", "seal-bearer"))
     write_kubeconfig(
         paths["plugin"],
@@ -220,12 +171,7 @@ def _time_kubectl(stack: Stack, kubeconfig: Path, token: str | None = None) -> f
     argv = [str(stack.cluster.kubectl), f"--kubeconfig={kubeconfig}", "get", "pods", "-n", "default", "-o", "name"]
     if token is not None:
         argv.insert(2, f"--token={token}")
-    started = time.monotonic()
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-    elapsed = time.monotonic() - started
-    if result.returncode != 0:
-        raise RuntimeError(f"kubectl get failed: {result.stderr.strip()}")
-    return elapsed
+    return benchmarking.time_command(argv, timeout_s=60)
 
 
 class _Api:

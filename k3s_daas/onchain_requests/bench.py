@@ -19,13 +19,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import json
 import os
 import secrets
 import ssl
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,30 +31,25 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from k3s_daas import benchmarking
 from k3s_daas import stack as installation
 from k3s_daas.chain import ChainClient
 from k3s_daas.controlplane.commands import progress
-from k3s_daas.controlplane.kubeconfig import token_kubeconfig, write_kubeconfig, write_private
+from k3s_daas.controlplane.kubeconfig import token_kubeconfig, write_kubeconfig
 from k3s_daas.controlplane.processes import free_loopback_port, spawn, wait_until_ready
-from k3s_daas.e2e_bench import percentile
 from k3s_daas.localnet.client import LocalnetClient
 from k3s_daas.onchain_requests import client, development
 from k3s_daas.settings import ChainSettings, RequestSettings, Settings
-from k3s_daas.stake import Role
 from k3s_daas.sui.crypto import Keypair, SignatureScheme
 from k3s_daas.sui.keystore import write_keystore
-from k3s_daas.up import Stack, StackLayout, start_stack
+from k3s_daas.up import Stack, StackLayout
 
 PATH = "/api/v1/namespaces"
 
 
 def register(what: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = what.add_parser(
-        "request",
-        help="k3s-daas request GET through the chain vs kubectl with a static token",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    help_text = "k3s-daas request GET through the chain vs kubectl with a static token"
+    parser = benchmarking.add_benchmark(what, "request", help_text, __doc__, run)
     parser.add_argument("--calls", type=int, default=20, help="calls per variant (default %(default)s)")
     parser.add_argument(
         "--poll-interval",
@@ -65,30 +58,14 @@ def register(what: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="S",
         help="the executor's event poll interval (default: settings, K3S_DAAS_ONCHAIN_REQUESTS_POLL_INTERVAL_S)",
     )
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
-    parser.set_defaults(run=run)
-
-
-def summary(samples: list[float]) -> dict[str, float]:
-    return {
-        "n": len(samples),
-        "p50_ms": round(statistics.median(samples) * 1000, 1),
-        "p99_ms": round(percentile(samples, 0.99) * 1000, 1),
-        "max_ms": round(max(samples) * 1000, 1),
-    }
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     poll_s = args.poll_interval or settings.requests.poll_interval_s
-    settings = dataclasses.replace(settings, localnet=dataclasses.replace(settings.localnet, port=free_loopback_port()))
     with tempfile.TemporaryDirectory(prefix="k3s-daas-bench-request-") as directory, contextlib.ExitStack() as exits:
         state = Path(directory)
         static_token = secrets.token_hex(24)
-        token_file = state / "static-tokens.csv"
-        write_private(token_file, f"{static_token},bench-admin,bench-admin,system:masters\n".encode())
-        stack = start_stack(
-            settings, state, free_loopback_port(), exits, extra_apiserver_args=(f"--token-auth-file={token_file}",)
-        )
+        stack = benchmarking.start_bench_stack(settings, state, exits, static_admin_token=static_token)
         figures = measure(args.calls, poll_s, stack, state, static_token)
     print_report(figures, poll_s)
     if args.json:
@@ -108,7 +85,7 @@ def measure(calls: int, poll_s: float, stack: Stack, state: Path, static_token: 
     user = Keypair.generate(SignatureScheme.ED25519)
     keystore = state / "user.keystore"
     write_keystore(keystore, [user])
-    _stake_and_issue(chain, kubectl, user)
+    benchmarking.issue_active_token(chain, kubectl, user, benchmarking.stake_user(chain, user), ["namespaces:read"])
     static = state / "static.kubeconfig"
     write_kubeconfig(
         static, token_kubeconfig(stack.cluster.server, stack.cluster.ca_file.read_bytes(), static_token, "a")
@@ -127,26 +104,17 @@ def measure(calls: int, poll_s: float, stack: Stack, state: Path, static_token: 
     samples: dict[str, list[float]] = {"kubectl_static": [], "request_cli": [], "request_in_process": []}
     chain_settings = ChainSettings(url=stack.chain_url, package_id=package_id)
     for _ in range(calls):
-        samples["kubectl_static"].append(_time(kubectl_argv, os.environ))
-        samples["request_cli"].append(_time(cli, env))
+        samples["kubectl_static"].append(benchmarking.time_command(kubectl_argv))
+        samples["request_cli"].append(benchmarking.time_command(cli, env))
         samples["request_in_process"].append(asyncio.run(_in_process(chain_settings, user)))
     baseline = statistics.median(samples["kubectl_static"])
     return {
-        "calls": {name: summary(values) for name, values in samples.items()},
+        "calls": {name: benchmarking.summary(values) for name, values in samples.items()},
         "ratios_p50": {
             name: round(statistics.median(samples[name]) / baseline, 2) for name in samples if name != "kubectl_static"
         },
         "executor_poll_interval_s": poll_s,
     }
-
-
-def _time(argv: list[str], env: Any) -> float:
-    started = time.monotonic()
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env, check=False)
-    elapsed = time.monotonic() - started
-    if result.returncode != 0:
-        raise RuntimeError(f"{Path(argv[0]).name} failed: {result.stderr.strip()[-500:]}")
-    return elapsed
 
 
 async def _in_process(settings: ChainSettings, user: Keypair) -> float:
@@ -181,24 +149,6 @@ def _start_executor(stack: Stack, state: Path, package_id: str, poll_s: float) -
     wait_until_ready(process, f"{url}/readyz", context, log, time.monotonic() + 60)
     with urllib.request.urlopen(f"{url}/attestation", context=context, timeout=10) as answer:  # noqa: S310
         return url, bytes.fromhex(json.loads(answer.read())["public_key"])
-
-
-def _stake_and_issue(chain: LocalnetClient, kubectl: installation.Kubectl, user: Keypair) -> None:
-    staked = chain.call(
-        user, "staking", "stake", {"amount": Role.USER.minimum_mist, "role": int(Role.USER), "node_name": ""}
-    )
-    record = str(staked["events"][0]["parsedJson"]["record_id"])
-    arguments = {"record": record, "permissions": ["namespaces:read"], "expires_in_ms": 3_600_000}
-    issued = chain.call(user, "k8s_gateway", "issue_seal_token", arguments)
-    token = str(issued["events"][0]["parsedJson"]["token_id"])
-    name = f"seal-{token.removeprefix('0x')[:40]}"  # what the operator names it (--create-from-events)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with contextlib.suppress(installation.StackError):
-            kubectl("wait", "--for=jsonpath={.status.phase}=Active", f"sealtoken/{name}", "--timeout=30s")
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"SealToken {name} did not become Active")
 
 
 def print_report(figures: dict[str, Any], poll_s: float) -> None:

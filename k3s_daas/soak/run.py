@@ -25,15 +25,16 @@ from pathlib import Path
 from typing import Any, Final
 
 from k3s_daas import stack as installation
+from k3s_daas.benchmarking import add_benchmark, start_bench_stack
 from k3s_daas.controlplane.commands import progress
-from k3s_daas.controlplane.processes import ManagedProcess, free_loopback_port
+from k3s_daas.controlplane.processes import ManagedProcess
 from k3s_daas.localnet.client import LocalnetClient
 from k3s_daas.sealtoken import mint
 from k3s_daas.settings import Settings
 from k3s_daas.soak.judge import Answer, Subject, growth, judge, percentiles_ms
 from k3s_daas.stake import Role
 from k3s_daas.sui.crypto import Keypair, SignatureScheme
-from k3s_daas.up import Stack, start_stack
+from k3s_daas.up import Stack
 from k3s_daas_webhook.bench import client as load
 from k3s_daas_webhook.bench.tokens import review_body
 
@@ -47,26 +48,19 @@ TOKEN_REFRESH_S: Final = 300.0
 
 
 def register(what: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = what.add_parser(
-        "soak",
-        help="authn + admission at 50%% of their maximum for minutes, with chain churn: wrong decisions, memory",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    help_text = "authn + admission at 50%% of their maximum for minutes, with chain churn: wrong decisions, memory"
+    parser = add_benchmark(what, "soak", help_text, __doc__, run)
     parser.add_argument("--minutes", type=float, default=30.0, help="soak duration (default %(default)s)")
     parser.add_argument("--load", type=float, default=0.5, help="fraction of the measured maximum (default 0.5)")
     parser.add_argument("--churn-interval", type=float, default=4.0, help="seconds between churn steps")
     parser.add_argument("--seed", type=int, default=9, help="churn and traffic mix (default %(default)s)")
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.minutes <= 0 or not 0 < args.load <= 1:
         raise SystemExit("k3s-daas: error: --minutes must be positive and --load in (0, 1]")
-    settings = dataclasses.replace(settings, localnet=dataclasses.replace(settings.localnet, port=free_loopback_port()))
     with tempfile.TemporaryDirectory(prefix="k3s-daas-soak-") as directory, contextlib.ExitStack() as exits:
-        stack = start_stack(settings, Path(directory), free_loopback_port(), exits)
+        stack = start_bench_stack(settings, Path(directory), exits)
         figures = asyncio.run(Soak(stack, args).run())
     print_report(figures)
     if args.json:

@@ -24,9 +24,10 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Final, TypeVar
+from typing import Final
 
 from k3s_daas.chain import ChainClient, ChainError, ChainEvent
+from k3s_daas_operator import retry
 from k3s_daas_operator.cursor_store import CursorStore
 from k3s_daas_operator.kube import KubeError
 from k3s_daas_operator.metrics import OperatorMetrics
@@ -34,8 +35,8 @@ from k3s_daas_operator.metrics import OperatorMetrics
 log = logging.getLogger(__name__)
 
 _RETRY_CAP_S: Final = 10.0
+_RETRYABLE: Final = (KubeError,)
 
-T = TypeVar("T")
 ApplyEvents = Callable[[Sequence[ChainEvent]], Awaitable[None]]
 
 
@@ -67,7 +68,7 @@ class EventFollower:
         return self.applying or time.monotonic() - self.last_success <= within_s
 
     async def run(self) -> None:
-        cursor = await self._retry("load the event cursor", self.store.load)
+        cursor = await retry.until_done("load the event cursor", self.store.load, _RETRYABLE, log)
         log.info("following chain events from %s", "cursor " + cursor if cursor else "the beginning")
         failures = 0
         while True:
@@ -102,7 +103,9 @@ class EventFollower:
                     self.applying = False
                     self.last_success = time.monotonic()
                 if page.cursor is not None:
-                    await self._retry("save the event cursor", partial(self.store.save, page.cursor))
+                    await retry.until_done(
+                        "save the event cursor", partial(self.store.save, page.cursor), _RETRYABLE, log
+                    )
                 cursor = page.cursor
                 stamps = [e.timestamp_ms for e in page.events if e.timestamp_ms is not None]
                 if stamps:
@@ -120,14 +123,3 @@ class EventFollower:
         if self.newest_event_ms is None:
             return None
         return max(0.0, time.time() - self.newest_event_ms / 1000)
-
-    @staticmethod
-    async def _retry(what: str, action: Callable[[], Awaitable[T]]) -> T:
-        delay = 0.5
-        while True:
-            try:
-                return await action()
-            except KubeError as error:
-                log.warning("could not %s (%s); retrying in %.1f s", what, error, delay)
-                await asyncio.sleep(delay)
-                delay = min(_RETRY_CAP_S, delay * 2)

@@ -11,13 +11,15 @@ from typing import Any
 
 import pytest
 from chain_proxy import ChainProxy
-from faults_testing import REPO, Chain, OperatorProcess, new_key, operator_command, wait_for
-from webhook_testing import LoopThread, RunningWebhook, make_tls, webhook_settings
+from faults_testing import REPO, Chain, OperatorProcess, operator_command, running_chain, wait_for
+from webhook_testing import LoopThread, RunningWebhook, loop_thread, make_tls, started_webhooks
 
 from k3s_daas.controlplane import cluster
 from k3s_daas.controlplane.processes import free_loopback_port
-from k3s_daas.localnet.server import BackgroundServer, LocalnetApp
 from k3s_daas.localnet.store import Store
+
+# The webhook tests' background loop, named here so pytest registers it for this folder.
+__all__ = ["loop_thread"]
 
 RUN = format(int(time.time() * 1000) % 10**8, "x")
 
@@ -44,14 +46,8 @@ def namespace(crds: None, kubectl: Any, request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
-    admin = new_key()
-    store = Store(tmp_path_factory.mktemp("localnet") / "chain.sqlite3")
-    info = store.initialise(admin.address, time.time_ns() // 1_000_000)
-    server = BackgroundServer(LocalnetApp(store)).start()
-    try:
-        yield Chain(server, admin, info.deployment.package.package_id)
-    finally:
-        server.stop()
+    with running_chain(Store(tmp_path_factory.mktemp("localnet") / "chain.sqlite3")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -91,30 +87,13 @@ def start_operator(
         process.stop()
 
 
-@pytest.fixture(scope="module")
-def loop_thread() -> Iterator[LoopThread]:
-    thread = LoopThread()
-    yield thread
-    thread.close()
-
-
 @pytest.fixture
 def start_webhook(
     control_plane: cluster.RunningCluster, namespace: str, loop_thread: LoopThread, tmp_path: Path
 ) -> Iterator[Callable[..., RunningWebhook]]:
     """In-process webhooks watching the real API server (admin kubeconfig), heartbeat from ``namespace``."""
-    started: list[RunningWebhook] = []
-    tls = make_tls(tmp_path)
-
-    def start(**settings: Any) -> RunningWebhook:
-        config = webhook_settings(
-            tls, kubeconfig=str(control_plane.admin_kubeconfig), project_namespace=namespace, **settings
-        )
-        webhook = RunningWebhook(loop_thread, config, None, None)
-        webhook.ca = tls.ca
-        started.append(webhook.start(watch=True))
-        return webhook
-
-    yield start
-    for webhook in started:
-        webhook.stop()
+    kubeconfig = str(control_plane.admin_kubeconfig)
+    with started_webhooks(
+        loop_thread, make_tls(tmp_path), watch=True, kubeconfig=kubeconfig, project_namespace=namespace
+    ) as start:
+        yield start

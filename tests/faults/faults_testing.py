@@ -15,7 +15,19 @@ for layer in ("operator", "webhook"):
     if str(REPO / "tests" / layer) not in sys.path:
         sys.path.insert(0, str(REPO / "tests" / layer))
 
-from operator_testing import SUI, Chain, OperatorProcess, get_json, new_key, operator_command, wait_for  # noqa: E402
+from operator_testing import (  # noqa: E402
+    SUI,
+    Chain,
+    OperatorProcess,
+    apply,
+    get_json,
+    new_key,
+    operator_command,
+    running_chain,
+    sealtoken_resource,
+    stakednode_resource,
+    wait_for,
+)
 from webhook_testing import call  # noqa: E402
 
 __all__ = [
@@ -23,11 +35,15 @@ __all__ = [
     "SUI",
     "Chain",
     "OperatorProcess",
+    "apply",
     "get_json",
     "metric",
     "new_key",
     "operator_command",
+    "running_chain",
     "seal_write",
+    "sealtoken_resource",
+    "stakednode_resource",
     "statuses",
     "validate",
     "wait_for",

@@ -11,14 +11,26 @@ held still).
 
 from __future__ import annotations
 
-import json
 import time
 import urllib.request
 from typing import Any
 
 import pytest
 from chain_proxy import ChainProxy
-from faults_testing import SUI, Chain, get_json, metric, new_key, seal_write, statuses, validate, wait_for
+from faults_testing import (
+    SUI,
+    Chain,
+    apply,
+    get_json,
+    metric,
+    new_key,
+    seal_write,
+    sealtoken_resource,
+    stakednode_resource,
+    statuses,
+    validate,
+    wait_for,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -32,16 +44,6 @@ def _metrics(port: int, ca: Any) -> str:
     status, _, body = call(port, ca, "GET", "/metrics")
     assert status == 200
     return body.decode() if isinstance(body, bytes) else str(body)
-
-
-def _sealtoken(kubectl: Any, name: str, owner: str, token: str) -> None:
-    document = {
-        "apiVersion": "k3s-daas.io/v1alpha1",
-        "kind": "SealToken",
-        "metadata": {"name": name},
-        "spec": {"owner": owner, "tokenObject": token},
-    }
-    kubectl("apply", "-f", "-", input=json.dumps(document))
 
 
 def _phase(kubectl: Any, plural: str, name: str) -> str | None:
@@ -63,25 +65,9 @@ def test_chain_outage_keeps_state_denies_stale_writes_and_converges(
     alice_token = chain.issue(alice, alice_record, ["configmaps:create"])
     node_record = chain.stake(owner, NODE, 2 * SUI, node_name=f"outage-node-{namespace[-6:]}")
     tokens = [f"outage-alice-{namespace[-6:]}"]
-    _sealtoken(kubectl, tokens[0], alice.address, alice_token)
+    apply(kubectl, sealtoken_resource(tokens[0], alice.address, alice_token))
     node = f"outage-sn-{namespace[-6:]}"
-    kubectl(
-        "apply",
-        "-f",
-        "-",
-        input=json.dumps(
-            {
-                "apiVersion": "k3s-daas.io/v1alpha1",
-                "kind": "StakedNode",
-                "metadata": {"name": node},
-                "spec": {
-                    "nodeName": f"outage-node-{namespace[-6:]}",
-                    "owner": owner.address,
-                    "stakeRecord": node_record,
-                },
-            }
-        ),
-    )
+    apply(kubectl, stakednode_resource(node, f"outage-node-{namespace[-6:]}", owner.address, node_record))
     operator = start_operator(
         "--verify-interval=1",
         "--heartbeat-interval=0.5",

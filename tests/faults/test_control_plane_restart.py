@@ -9,12 +9,11 @@ and a SealToken changed right after the restart is in the index.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 import pytest
-from faults_testing import wait_for
+from faults_testing import apply, sealtoken_resource, wait_for
 from webhook_testing import call
 
 from k3s_daas.controlplane import cluster
@@ -58,14 +57,8 @@ def test_readyz_is_false_from_a_lost_watch_until_the_relist(
     assert "resyncing" in seen_while_down[0][1]
     # Right after the restart, a change: once ready again, the index holds it (the list is complete).
     name = f"restart-{int(time.time())}"
-    document = {
-        "apiVersion": "k3s-daas.io/v1alpha1",
-        "kind": "SealToken",
-        "metadata": {"name": name},
-        "spec": {"owner": OWNER, "tokenObject": TOKEN},
-    }
     wait_for("API server answers", lambda: kubectl("get", "--raw", "/readyz", check=False).returncode == 0)
-    kubectl("apply", "-f", "-", input=json.dumps(document))
+    apply(kubectl, sealtoken_resource(name, OWNER, TOKEN))
     wait_for("webhook ready again", lambda: _ready(webhook.port, webhook.ca)[0] == 200, timeout=60)
     assert _metric_sum(webhook.port, webhook.ca, "k3s_daas_index_watch_restarts_total") > lists_before
     holder = webhook.webhook.state.holder

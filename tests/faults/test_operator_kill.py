@@ -24,7 +24,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from faults_testing import SUI, Chain, OperatorProcess, get_json, new_key, wait_for
+from faults_testing import (
+    SUI,
+    Chain,
+    OperatorProcess,
+    apply,
+    get_json,
+    new_key,
+    sealtoken_resource,
+    stakednode_resource,
+    wait_for,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -58,10 +68,6 @@ class Run:
         return value
 
 
-def _apply(kubectl: Any, document: dict[str, Any]) -> None:
-    kubectl("apply", "-f", "-", input=json.dumps(document))
-
-
 def workload(kubectl: Any, chain: Chain, run: Run) -> list[Callable[[], None]]:
     """The steps, in order: each is one burst of work for the operator."""
     users = [new_key() for _ in PERMISSIONS]
@@ -77,15 +83,7 @@ def workload(kubectl: Any, chain: Chain, run: Run) -> list[Callable[[], None]]:
             tokens.append(token)
             name = run.name("st", index)
             run.sealtokens.append(name)
-            _apply(
-                kubectl,
-                {
-                    "apiVersion": "k3s-daas.io/v1alpha1",
-                    "kind": "SealToken",
-                    "metadata": {"name": name},
-                    "spec": {"owner": user.address, "tokenObject": token},
-                },
-            )
+            apply(kubectl, sealtoken_resource(name, user.address, token))
 
     def stake_nodes() -> None:
         run.remember(owner.address, "<owner>")
@@ -93,8 +91,8 @@ def workload(kubectl: Any, chain: Chain, run: Run) -> list[Callable[[], None]]:
             node = run.name("node", index)
             run.nodes.append(node)
             if index == 1:  # joined: the Node exists, with a pod to drain
-                _apply(kubectl, {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}})
-                _apply(
+                apply(kubectl, {"apiVersion": "v1", "kind": "Node", "metadata": {"name": node}})
+                apply(
                     kubectl,
                     {
                         "apiVersion": "v1",
@@ -107,15 +105,7 @@ def workload(kubectl: Any, chain: Chain, run: Run) -> list[Callable[[], None]]:
             records[node] = record
             name = run.name("sn", index)
             run.stakednodes.append(name)
-            _apply(
-                kubectl,
-                {
-                    "apiVersion": "k3s-daas.io/v1alpha1",
-                    "kind": "StakedNode",
-                    "metadata": {"name": name},
-                    "spec": {"nodeName": node, "owner": owner.address, "stakeRecord": record},
-                },
-            )
+            apply(kubectl, stakednode_resource(name, node, owner.address, record))
 
     def revoke() -> None:
         chain.revoke(users[1], tokens[1])

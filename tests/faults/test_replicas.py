@@ -13,7 +13,19 @@ import time
 from typing import Any
 
 import pytest
-from faults_testing import SUI, Chain, get_json, metric, new_key, seal_write, validate, wait_for
+from faults_testing import (
+    SUI,
+    Chain,
+    apply,
+    get_json,
+    metric,
+    new_key,
+    seal_write,
+    sealtoken_resource,
+    stakednode_resource,
+    validate,
+    wait_for,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -35,10 +47,6 @@ def _leading(operators: list[Any]) -> list[Any]:
     return [o for o in operators if leads(o)]
 
 
-def _apply(kubectl: Any, document: dict[str, Any]) -> None:
-    kubectl("apply", "-f", "-", input=json.dumps(document))
-
-
 def test_two_operators_one_leads_and_two_webhooks_agree(
     kubectl, chain: Chain, namespace: str, start_operator, start_webhook
 ) -> None:
@@ -51,27 +59,11 @@ def test_two_operators_one_leads_and_two_webhooks_agree(
     record = chain.stake(alice, USER, SUI)
     token = chain.issue(alice, record, ["configmaps:create"])
     sealtoken = f"replicas-alice-{suffix}"
-    _apply(
-        kubectl,
-        {
-            "apiVersion": "k3s-daas.io/v1alpha1",
-            "kind": "SealToken",
-            "metadata": {"name": sealtoken},
-            "spec": {"owner": alice.address, "tokenObject": token},
-        },
-    )
+    apply(kubectl, sealtoken_resource(sealtoken, alice.address, token))
     node_name = f"replicas-node-{suffix}"
     node_record = chain.stake(owner, NODE, 2 * SUI, node_name=node_name)
     stakednode = f"replicas-sn-{suffix}"
-    _apply(
-        kubectl,
-        {
-            "apiVersion": "k3s-daas.io/v1alpha1",
-            "kind": "StakedNode",
-            "metadata": {"name": stakednode},
-            "spec": {"nodeName": node_name, "owner": owner.address, "stakeRecord": node_record},
-        },
-    )
+    apply(kubectl, stakednode_resource(stakednode, node_name, owner.address, node_record))
     wait_for("SealToken Active", lambda: _phase(kubectl, "sealtokens", sealtoken) == "Active", timeout=60)
     wait_for("StakedNode Active", lambda: _phase(kubectl, "stakednodes", stakednode) == "Active", timeout=60)
 

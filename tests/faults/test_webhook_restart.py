@@ -8,7 +8,6 @@ API server's retry backoff), never after it.
 
 from __future__ import annotations
 
-import json
 import ssl
 import sys
 import threading
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faults_testing import SUI, Chain, get_json, new_key, wait_for
+from faults_testing import SUI, Chain, apply, get_json, new_key, sealtoken_resource, wait_for
 
 from k3s_daas.controlplane import cluster
 from k3s_daas.controlplane.processes import ManagedProcess, spawn, stop, wait_until_ready
@@ -91,13 +90,7 @@ def test_no_request_succeeds_that_should_fail_and_failures_stay_in_the_restart_w
         token = chain.issue(key, record, ["configmaps:get", "configmaps:list"])
         name = f"restart-{key.address[2:10]}"
         names.append((name, key, token))
-        document = {
-            "apiVersion": "k3s-daas.io/v1alpha1",
-            "kind": "SealToken",
-            "metadata": {"name": name},
-            "spec": {"owner": key.address, "tokenObject": token},
-        }
-        kubectl("apply", "-f", "-", input=json.dumps(document))
+        apply(kubectl, sealtoken_resource(name, key.address, token))
     start_operator("--verify-interval=1")
     chain.revoke(bad, names[1][2])
 

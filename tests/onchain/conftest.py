@@ -5,7 +5,6 @@ registered."""
 
 from __future__ import annotations
 
-import base64
 import os
 import sys
 import time
@@ -13,20 +12,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from onchain_testing import ChainProxy, RequestCli, WebhookProcess, register_enclave, request_env
+from onchain_testing import ChainProxy, RequestCli, WebhookProcess, expect_test_pcrs, register_enclave, request_env
 
 from k3s_daas import stack
 from k3s_daas.controlplane import cluster
 from k3s_daas.controlplane.kubeconfig import token_kubeconfig, write_kubeconfig
 from k3s_daas.controlplane.processes import free_loopback_port
 from k3s_daas.controlplane.webhook_wiring import WebhookEndpoint
-from k3s_daas.localnet.server import BackgroundServer, LocalnetApp
 from k3s_daas.localnet.store import Store
-from k3s_daas.sui import Keypair, SignatureScheme
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "operator"))
-from operator_testing import Chain, OperatorProcess, operator_command, operator_env  # noqa: E402
+from operator_testing import Chain, OperatorProcess, operator_command, operator_env, running_chain  # noqa: E402
 
 MANIFESTS = REPO / "manifests"
 CLUSTER_ID = "onchain-requests-test"
@@ -62,18 +59,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
 
 @pytest.fixture(scope="module")
 def chain(store: Store) -> Iterator[Chain]:
-    admin = Keypair.generate(SignatureScheme.ED25519)
-    info = store.initialise(admin.address, time.time_ns() // 1_000_000)
-    server = BackgroundServer(LocalnetApp(store)).start()
-    try:
-        running = Chain(server, admin, info.deployment.package.package_id)
-        # The expected image: the development webhook's key is then registered under it (register_enclave).
-        writer = running.writer()
-        pcrs = {f"pcr{i}": base64.b64encode(bytes([i + 1]) * 48).decode() for i in range(3)}
-        writer.call(admin, "enclave", "update_pcrs", {"cap": writer.admin_cap(admin.address), **pcrs})
+    with running_chain(store) as running:
+        expect_test_pcrs(running.writer(), running.admin)
         yield running
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ the webhook (with its executor) as a restartable subprocess, its /metrics, and t
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import signal
@@ -23,8 +24,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from k3s_daas.controlplane.processes import ManagedProcess, spawn, stop, wait_until_ready
 from k3s_daas.controlplane.webhook_wiring import WebhookEndpoint
+from k3s_daas.localnet.client import LocalnetClient
 from k3s_daas.localnet.enclave import SYSTEM_SENDER, register_for_testing_call
 from k3s_daas.localnet.store import Store
+from k3s_daas.sui.crypto import Keypair
 
 CLI = str(Path(sys.executable).with_name("k3s-daas"))
 
@@ -161,6 +164,13 @@ def scrape(endpoint: WebhookEndpoint) -> Scrape:
         for sample in family.samples
     }
     return Scrape(samples)
+
+
+def expect_test_pcrs(writer: LocalnetClient, admin: Keypair) -> None:
+    """The chain expects the test image's PCRs: the development webhook's key is then registered
+    under them (register_enclave)."""
+    pcrs = {f"pcr{i}": base64.b64encode(bytes([i + 1]) * 48).decode() for i in range(3)}
+    writer.call(admin, "enclave", "update_pcrs", {"cap": writer.admin_cap(admin.address), **pcrs})
 
 
 def register_enclave(store: Store, public_key: bytes) -> str:

@@ -10,7 +10,6 @@ being executed, relayed once, with the time from the event to the stored respons
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 import json
 import time
@@ -21,14 +20,13 @@ from typing import Any
 
 import pytest
 from conftest import NAMESPACE
-from onchain_testing import register_enclave
-from operator_testing import Chain
+from onchain_testing import expect_test_pcrs, register_enclave
+from operator_testing import Chain, running_chain
 from prometheus_client import CollectorRegistry
 
 from k3s_daas.chain import ChainClient
 from k3s_daas.controlplane.cluster import RunningCluster
 from k3s_daas.enclave.keys import EnclaveKey
-from k3s_daas.localnet.server import BackgroundServer, LocalnetApp
 from k3s_daas.localnet.store import Store
 from k3s_daas.settings import ChainSettings
 from k3s_daas.sui import Keypair, SignatureScheme
@@ -74,17 +72,9 @@ async def running(executor: Executor) -> AsyncIterator[None]:
 def own_chain(tmp_path: Path) -> Iterator[tuple[Chain, Store]]:
     """A localnet of this test's own, its PCRs set."""
     store = Store(tmp_path / "chain.sqlite3")
-    admin = Keypair.generate(SignatureScheme.ED25519)
-    info = store.initialise(admin.address, time.time_ns() // 1_000_000)
-    server = BackgroundServer(LocalnetApp(store)).start()
-    try:
-        chain = Chain(server, admin, info.deployment.package.package_id)
-        writer = chain.writer()
-        pcrs = {f"pcr{i}": base64.b64encode(bytes([i + 1]) * 48).decode() for i in range(3)}
-        writer.call(admin, "enclave", "update_pcrs", {"cap": writer.admin_cap(admin.address), **pcrs})
+    with running_chain(store) as chain:
+        expect_test_pcrs(chain.writer(), chain.admin)
         yield chain, store
-    finally:
-        server.stop()
 
 
 def test_a_claim_lost_to_another_replica_is_counted_and_the_request_left_to_it(

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import pytest
 from conftest import CLUSTER_ID, NAMESPACE, ONCHAIN_BODY_BYTES
 from onchain_testing import CLI, ChainProxy, RequestCli, Scrape, WebhookProcess, register_enclave, scrape
-from operator_testing import SUI, Chain, get_json, wait_for
+from operator_testing import SUI, Chain, apply, get_json, sealtoken_resource, wait_for
 
 from k3s_daas.chain import ChainClient, StoredResponse
 from k3s_daas.chain.enclave import RegisteredEnclave
@@ -69,13 +69,7 @@ def _user(kubectl, control_plane, chain: Chain, directory: Path, label: str, per
         record = chain.stake(key, 0, SUI // 2)
         token = chain.issue(key, record, permissions)
         name = f"onchain-{label}-{token[2:14]}"
-        manifest = {
-            "apiVersion": "k3s-daas.io/v1alpha1",
-            "kind": "SealToken",
-            "metadata": {"name": name},
-            "spec": {"owner": key.address, "tokenObject": token},
-        }
-        kubectl("apply", "-f", "-", input=json.dumps(manifest))
+        apply(kubectl, sealtoken_resource(name, key.address, token))
         wait_for(f"SealToken {name} Active", lambda: _phase(kubectl, name) == "Active", timeout=60)
     kubeconfig = directory / f"{label}.kubeconfig"
     subprocess.run(

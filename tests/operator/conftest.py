@@ -7,11 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from operator_testing import Chain, OperatorProcess, new_key, operator_command, operator_env
+from operator_testing import Chain, OperatorProcess, operator_command, operator_env, running_chain
 
 from k3s_daas.controlplane import cluster
 from k3s_daas.controlplane.processes import free_loopback_port
-from k3s_daas.localnet.server import BackgroundServer, LocalnetApp
 from k3s_daas.localnet.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,16 +28,8 @@ def crds(control_plane: cluster.RunningCluster, kubectl) -> None:  # type: ignor
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
-    admin = new_key()
-    store = Store(tmp_path_factory.mktemp("localnet") / "chain.sqlite3")
-    import time
-
-    info = store.initialise(admin.address, time.time_ns() // 1_000_000)
-    server = BackgroundServer(LocalnetApp(store)).start()
-    try:
-        yield Chain(server, admin, info.deployment.package.package_id)
-    finally:
-        server.stop()
+    with running_chain(Store(tmp_path_factory.mktemp("localnet") / "chain.sqlite3")) as running:
+        yield running
 
 
 @pytest.fixture

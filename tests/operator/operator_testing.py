@@ -3,6 +3,7 @@ operator as a subprocess (`python -m k3s_daas.cli operator`), which tests can ki
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -10,13 +11,14 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from k3s_daas.localnet.client import LocalnetClient
-from k3s_daas.localnet.server import BackgroundServer
+from k3s_daas.localnet.server import BackgroundServer, LocalnetApp
+from k3s_daas.localnet.store import Store
 from k3s_daas.sui.crypto import Keypair, SignatureScheme
 
 T = TypeVar("T")
@@ -63,6 +65,15 @@ class Chain:
 
 def new_key() -> Keypair:
     return Keypair.generate(SignatureScheme.ED25519)
+
+
+@contextlib.contextmanager
+def running_chain(store: Store) -> Iterator[Chain]:
+    """A localnet on the wall clock over ``store``, initialised with a new admin; stopped on exit."""
+    admin = new_key()
+    info = store.initialise(admin.address, time.time_ns() // 1_000_000)
+    with BackgroundServer(LocalnetApp(store)).running() as server:
+        yield Chain(server, admin, info.deployment.package.package_id)
 
 
 @dataclass
@@ -155,6 +166,28 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 30.0, in
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last})")
+
+
+def sealtoken_resource(name: str, owner: str, token_object: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "k3s-daas.io/v1alpha1",
+        "kind": "SealToken",
+        "metadata": {"name": name},
+        "spec": {"owner": owner, "tokenObject": token_object},
+    }
+
+
+def stakednode_resource(name: str, node_name: str, owner: str, stake_record: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "k3s-daas.io/v1alpha1",
+        "kind": "StakedNode",
+        "metadata": {"name": name},
+        "spec": {"nodeName": node_name, "owner": owner, "stakeRecord": stake_record},
+    }
+
+
+def apply(kubectl: Callable[..., subprocess.CompletedProcess[str]], document: dict[str, Any]) -> None:
+    kubectl("apply", "-f", "-", input=json.dumps(document))
 
 
 def get_json(kubectl: Callable[..., subprocess.CompletedProcess[str]], *args: str) -> dict[str, Any] | None:

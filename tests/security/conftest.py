@@ -6,23 +6,13 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "webhook"))
 
-from webhook_testing import (
-    FakeKubeApi,
-    LoopThread,
-    RunningWebhook,
-    TLSFiles,
-    make_tls,
-    sealtoken,
-    webhook_settings,
-)
+from webhook_testing import FakeKubeApi, RunningWebhook, fake_api, loop_thread, sealtoken, start_webhook, tls
 
 from k3s_daas.sui.crypto import Keypair, SignatureScheme
 from k3s_daas_webhook.index import IdentitySnapshot, IndexHolder, entry_from_resource
@@ -30,32 +20,8 @@ from k3s_daas_webhook.index import IdentitySnapshot, IndexHolder, entry_from_res
 CLUSTER = "test-cluster"
 OBJECT = "0x" + "ab" * 32
 
-
-@pytest.fixture(scope="module")
-def loop_thread() -> Iterator[LoopThread]:
-    thread = LoopThread()
-    yield thread
-    thread.close()
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
-    return make_tls(tmp_path_factory.mktemp("tls"))
-
-
-@pytest.fixture
-def start_webhook(loop_thread: LoopThread, tls: TLSFiles) -> Iterator[Callable[..., RunningWebhook]]:
-    started: list[RunningWebhook] = []
-
-    def start(*, holder: IndexHolder | None = None, watch: bool = False, **settings: Any) -> RunningWebhook:
-        webhook = RunningWebhook(loop_thread, webhook_settings(tls, **settings), holder, None)
-        webhook.ca = tls.ca
-        started.append(webhook.start(watch=watch))
-        return webhook
-
-    yield start
-    for webhook in started:
-        webhook.stop()
+# The webhook tests' fixtures, named here so pytest registers them for this folder.
+__all__ = ["fake_api", "loop_thread", "start_webhook", "tls"]
 
 
 @pytest.fixture
@@ -69,13 +35,6 @@ def active(alice: Keypair) -> IndexHolder:
     entry = entry_from_resource(sealtoken("alice", alice.address, OBJECT, expires_at=time.time() + 3600))
     assert entry is not None
     return IndexHolder(IdentitySnapshot.build([entry]), synced=True)
-
-
-@pytest.fixture
-def fake_api(loop_thread: LoopThread) -> Iterator[FakeKubeApi]:
-    api = FakeKubeApi(loop_thread).start()
-    yield api
-    api.stop()
 
 
 @pytest.fixture

@@ -31,7 +31,6 @@ from k3s_daas.controlplane.webhook_wiring import (
     load_yaml_documents,
     render_admission_webhooks,
 )
-from k3s_daas.localnet.server import BackgroundServer, LocalnetApp
 from k3s_daas.localnet.store import Store
 from k3s_daas.sealtoken import api_claims, sign
 from k3s_daas.sui import Keypair, SignatureScheme
@@ -39,7 +38,16 @@ from k3s_daas.sui.keystore import write_keystore
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "operator"))
-from operator_testing import SUI, Chain, OperatorProcess, get_json, operator_command, operator_env, wait_for  # noqa: E402
+from operator_testing import (  # noqa: E402
+    SUI,
+    Chain,
+    OperatorProcess,
+    get_json,
+    operator_command,
+    operator_env,
+    running_chain,
+    wait_for,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -79,14 +87,8 @@ def installed(control_plane: cluster.RunningCluster, kubectl) -> None:
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
-    admin = Keypair.generate(SignatureScheme.ED25519)
-    store = Store(tmp_path_factory.mktemp("localnet") / "chain.sqlite3")
-    info = store.initialise(admin.address, time.time_ns() // 1_000_000)
-    server = BackgroundServer(LocalnetApp(store)).start()
-    try:
-        yield Chain(server, admin, info.deployment.package.package_id)
-    finally:
-        server.stop()
+    with running_chain(Store(tmp_path_factory.mktemp("localnet") / "chain.sqlite3")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import dataclasses
 import functools
 import http.client
@@ -13,11 +14,12 @@ import json
 import ssl
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+import pytest
 import yaml
 from aiohttp import web
 
@@ -163,6 +165,35 @@ class RunningWebhook:
 
     def stop(self) -> None:
         self.loop.run(self.webhook.stop())
+
+
+@contextlib.contextmanager
+def started_webhooks(
+    loop: LoopThread, tls: TLSFiles, *, watch: bool = False, **fixed_settings: Any
+) -> Iterator[Callable[..., RunningWebhook]]:
+    """A function starting webhooks (index, clock, admission sources, watch and settings choosable, on top
+    of ``fixed_settings``), each trusted through ``tls.ca``; all are stopped on exit."""
+    started: list[RunningWebhook] = []
+
+    def start(
+        *,
+        holder: IndexHolder | None = None,
+        clock: Any = None,
+        watch: bool = watch,
+        admission: AdmissionSources | None = None,
+        **settings: Any,
+    ) -> RunningWebhook:
+        config = webhook_settings(tls, **fixed_settings, **settings)
+        webhook = RunningWebhook(loop, config, holder, clock, admission)
+        webhook.ca = tls.ca
+        started.append(webhook.start(watch=watch))
+        return webhook
+
+    try:
+        yield start
+    finally:
+        for webhook in started:
+            webhook.stop()
 
 
 class FakeKubeApi:
@@ -369,3 +400,33 @@ class FakeKubeApi:
             "data": {"token-id": b64(token_id), "token-secret": b64(token_secret), "expiration": b64(expiration)},
         }
         return name
+
+
+# Fixtures of the webhook's protocol tests, imported by the conftests that use them (tests/webhook,
+# tests/security) rather than copied.
+
+
+@pytest.fixture(scope="module")
+def loop_thread() -> Iterator[LoopThread]:
+    thread = LoopThread()
+    yield thread
+    thread.close()
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
+    return make_tls(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def start_webhook(loop_thread: LoopThread, tls: TLSFiles) -> Iterator[Callable[..., RunningWebhook]]:
+    """Start webhooks (settings, index, clock choosable); all are stopped at the end of the test."""
+    with started_webhooks(loop_thread, tls) as start:
+        yield start
+
+
+@pytest.fixture
+def fake_api(loop_thread: LoopThread) -> Iterator[FakeKubeApi]:
+    api = FakeKubeApi(loop_thread).start()
+    yield api
+    api.stop()

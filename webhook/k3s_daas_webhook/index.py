@@ -11,9 +11,10 @@ import logging
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Final
+
+from k3s_daas.chain_heartbeat import parse_time
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +39,6 @@ class IndexEntry:
     """``status.permissions`` as the operator copied them from chain (admission matches writes against them)."""
     stake_record: str | None = None
     """``status.stakeRecord``: named in admission denials so the holder knows which stake to top up."""
-
-
-def _parse_time(value: Any) -> float | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def _parse_mist(value: Any) -> int | None:
@@ -80,7 +72,7 @@ def entry_from_resource(resource: Mapping[str, Any]) -> IndexEntry | None:
         phase=_str_or_none(status.get("phase")),
         role=_str_or_none(status.get("role")),
         stake_mist=_parse_mist(status.get("stakeMist")),
-        expires_at=_parse_time(status.get("expiresAt")),
+        expires_at=parse_time(status.get("expiresAt")),
         message=str(status.get("message") or ""),
         permissions=_strings(status.get("permissions")),
         stake_record=_str_or_none(status.get("stakeRecord")),

@@ -13,10 +13,10 @@ import dataclasses
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Final, TypeVar
+from typing import Final
 
 from prometheus_client import CollectorRegistry
 
@@ -24,6 +24,7 @@ from k3s_daas.chain import ChainClient, ChainError
 from k3s_daas.chain.enclave import RegisteredEnclave
 from k3s_daas.enclave.keys import EnclaveKey
 from k3s_daas.onchain_requests.signing import body_digest, response_message
+from k3s_daas_operator import retry
 from k3s_daas_operator.kube import KubeClient, KubeError
 from k3s_daas_operator.onchain_requests import claims, metrics, requests
 from k3s_daas_operator.onchain_requests.claim_store import ClaimStore
@@ -37,9 +38,8 @@ from k3s_daas_operator.onchain_requests.transport import ImpersonatingTransport,
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 _RETRY_CAP_S: Final = 10.0
+_RETRYABLE: Final = (KubeError, ChainError)
 _UNREGISTERED_LOG_EVERY_S: Final = 30.0
 
 
@@ -96,10 +96,10 @@ class Executor:
 
     async def run(self) -> None:
         if self.claims is None:
-            deployment = await self._retry("read the deployment", self.chain.deployment)
+            deployment = await retry.until_done("read the deployment", self.chain.deployment, _RETRYABLE, log)
             self.claims = ClaimStore(self.kube, self.config.namespace, deployment.gateway_id)
         store = RequestCursor(self.kube, self.config.namespace, self.chain.package_id)
-        saved = await self._retry("load the request cursor", store.load)
+        saved = await retry.until_done("load the request cursor", store.load, _RETRYABLE, log)
         log.info("executing on-chain requests from %s", f"cursor {saved}" if saved else "the first request")
         event_type = f"{self.chain.package_id}::k8s_gateway::K8sAPIRequest"
         read, last_saved, entries, failures = saved, saved, list[_Entry](), 0
@@ -126,7 +126,7 @@ class Executor:
                 saved = entries.pop(0).cursor
             self._track_pending(entries)
             if saved is not None and saved != last_saved:
-                await self._retry("save the request cursor", partial(store.save, saved))
+                await retry.until_done("save the request cursor", partial(store.save, saved), _RETRYABLE, log)
                 last_saved = saved
             if not page.has_more:
                 await asyncio.sleep(self.config.poll_interval_s)
@@ -289,17 +289,6 @@ class Executor:
         if claim is None or claim.outcome is None:
             return None
         return claim.sender, claim.outcome
-
-    @staticmethod
-    async def _retry(what: str, action: Callable[[], Awaitable[T]]) -> T:
-        delay = 0.5
-        while True:
-            try:
-                return await action()
-            except (KubeError, ChainError) as error:
-                log.warning("could not %s (%s); retrying in %.1f s", what, error, delay)
-                await asyncio.sleep(delay)
-                delay = min(_RETRY_CAP_S, delay * 2)
 
     async def _pause(self, why: str, failures: int) -> None:
         delay = min(_RETRY_CAP_S, self.config.poll_interval_s * 2**failures)
