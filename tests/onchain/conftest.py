@@ -7,12 +7,21 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from onchain_testing import ChainProxy, RequestCli, WebhookProcess, expect_test_pcrs, register_enclave, request_env
+from onchain_testing import (
+    CLUSTER_ID,
+    NAMESPACE,
+    ONCHAIN_BODY_BYTES,
+    ChainProxy,
+    RequestCli,
+    WebhookProcess,
+    expect_test_pcrs,
+    register_enclave,
+    request_env,
+)
 
 from k3s_daas import stack
 from k3s_daas.controlplane import cluster
@@ -26,11 +35,6 @@ sys.path.insert(0, str(REPO / "tests" / "operator"))
 from operator_testing import Chain, OperatorProcess, operator_command, operator_env, running_chain  # noqa: E402
 
 MANIFESTS = REPO / "manifests"
-CLUSTER_ID = "onchain-requests-test"
-RUN = format(int(time.time() * 1000) % 10**8, "x")  # names stay unique across sessions on one cluster
-NAMESPACE = f"onchain-{RUN}"
-# Small, so a namespace list goes off chain and a ConfigMap create stays on chain.
-ONCHAIN_BODY_BYTES = 2048
 EXECUTE_TIMEOUT_S = 5
 
 

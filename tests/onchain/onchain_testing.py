@@ -29,6 +29,15 @@ from k3s_daas.localnet.enclave import SYSTEM_SENDER, register_for_testing_call
 from k3s_daas.localnet.store import Store
 from k3s_daas.sui.crypto import Keypair
 
+# Shared by the conftest and the test modules (import them from here, never from conftest: another
+# folder's conftest module can be the one `import conftest` finds).
+CLUSTER_ID = "onchain-requests-test"
+RUN = format(int(time.time() * 1000) % 10**8, "x")  # names stay unique across sessions on one cluster
+NAMESPACE = f"onchain-{RUN}"
+# Small, so a namespace list goes off chain and a ConfigMap create stays on chain.
+ONCHAIN_BODY_BYTES = 2048
+
+
 CLI = str(Path(sys.executable).with_name("k3s-daas"))
 
 

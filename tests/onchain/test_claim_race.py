@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import NAMESPACE
-from onchain_testing import expect_test_pcrs, register_enclave
+from onchain_testing import NAMESPACE, expect_test_pcrs, register_enclave
 from operator_testing import Chain, running_chain
 from prometheus_client import CollectorRegistry
 

@@ -21,8 +21,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from conftest import CLUSTER_ID, NAMESPACE, ONCHAIN_BODY_BYTES
-from onchain_testing import CLI, ChainProxy, RequestCli, Scrape, WebhookProcess, register_enclave, scrape
+from onchain_testing import (
+    CLI,
+    CLUSTER_ID,
+    NAMESPACE,
+    ONCHAIN_BODY_BYTES,
+    ChainProxy,
+    RequestCli,
+    Scrape,
+    WebhookProcess,
+    register_enclave,
+    scrape,
+)
 from operator_testing import SUI, Chain, apply, get_json, sealtoken_resource, wait_for
 
 from k3s_daas.chain import ChainClient, StoredResponse
