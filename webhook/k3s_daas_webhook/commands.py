@@ -148,6 +148,10 @@ def run_admission_config(args: argparse.Namespace, settings: Settings) -> int:
     from k3s_daas.errors import UserError
 
     manifest = Path(args.manifest or Path(k3s_daas.__file__).resolve().parents[1] / "manifests" / ADMISSION_MANIFEST)
+    if args.manifest is None and not manifest.exists():
+        raise UserError(
+            f"{manifest} not found: pass --manifest FILE (manifests/ is in a source checkout, not the wheel)"
+        )
     try:
         ca_pem = Path(args.ca_file).read_bytes()
         documents = load_yaml_documents(manifest)
