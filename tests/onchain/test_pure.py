@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 from prometheus_client import CollectorRegistry
 
+from k3s_daas.chain.enclave import RegisteredEnclave
+from k3s_daas.enclave.keys import EnclaveKey
 from k3s_daas.onchain_requests.output import error_line, render
+from k3s_daas.onchain_requests.signing import body_digest, response_message
 from k3s_daas_operator.onchain_requests import claims
 from k3s_daas_operator.onchain_requests.claims import Claim, SignedOutcome, Step, next_step
 from k3s_daas_operator.onchain_requests.metrics import ExecutorMetrics, status_class
@@ -35,6 +39,8 @@ def _request(method: str, path: str, payload: str = "", request_id: int = 7) -> 
         ("GET", "/api/v1/namespaces/a/pods/p/log?tailLines=10", "", None),
         ("GET", "/api/v1/namespaces/a/configmaps/exec", "", None),  # a ConfigMap named "exec"
         ("GET", "/api/v1/namespaces?watch=false", "", None),
+        ("GET", "/api/v1/namespaces/watch", "", None),  # a namespace named "watch"
+        ("GET", "/apis/apps/v1/namespaces/watch/deployments", "", None),
         (
             "DELETE",
             "/api/v1/namespaces/a/configmaps/c",
@@ -84,6 +90,14 @@ def test_requests_that_are_executed(method: str, path: str, payload: str, call: 
         ("POST", "/api/v1/namespaces/a/configmaps", "[]", 400, "a POST payload is a JSON object"),
         ("PATCH", "/api/v1/nodes/n", '"x"', 400, "merge patch"),
         ("PUT", "/api/v1/nodes/n", "{" + " " * 16_384 + "}", 413, "at most 16384"),
+        # Checked as written, sent as written: an escape would be decoded after the checks.
+        ("GET", "/api/%2e%2e/metrics", "", 400, "no percent-escapes"),  # yarl normalises it to /metrics
+        ("GET", "/api/v1/namespaces/a/pods/p%2Fexec", "", 400, "no percent-escapes"),  # a hidden subresource
+        ("GET", "/api/v1/nodes/n%2Fproxy", "", 400, "no percent-escapes"),
+        ("GET", "//x/api/v1/namespaces", "", 400, "starts with '//'"),  # //x: a host to urlsplit and yarl
+        ("GET", "/api/v1/watch/namespaces", "", 400, "watches (streams)"),
+        ("GET", "/api/v1/watch/namespaces/a/pods", "", 400, "watches (streams)"),
+        ("GET", "/apis/apps/v1/watch/namespaces/a/deployments", "", 400, "watches (streams)"),
     ],
 )
 def test_requests_answered_without_execution(method: str, path: str, payload: str, status: int, fragment: str) -> None:
@@ -129,7 +143,8 @@ def test_what_an_executor_does_with_a_claim(claim: Claim | None, method: str, st
 
 def test_claims_round_trip_through_their_configmap() -> None:
     request = _request("POST", "/api/v1/namespaces/a/configmaps", "{}")
-    for claim in (Claim(7, SENDER, "me", 1, None, "12"), Claim(7, SENDER, "me", 1, OUTCOME, "13")):
+    where = ("POST", "/api/v1/namespaces/a/configmaps")
+    for claim in (Claim(7, SENDER, "me", 1, None, "12", *where), Claim(7, SENDER, "me", 1, OUTCOME, "13", *where)):
         document = claims.to_configmap(claims.claim_name("0x" + "ef" * 32, 7), "k3s-daas", request, claim)
         assert document["metadata"]["name"] == "k3s-daas-request-efefefefefef-7"  # type: ignore[index]
         assert claims.from_configmap(document) == claim
@@ -140,7 +155,7 @@ def test_claims_round_trip_through_their_configmap() -> None:
 def test_bodies_too_large_or_not_text_are_replaced_by_a_status() -> None:
     assert claims.kept_body(200, b'{"a":1}') == (200, b'{"a":1}')
     status, body = claims.kept_body(200, b"x" * (claims.MAX_BODY_BYTES + 1))
-    assert status == 413 and "answered 200 with 524289 bytes" in json.loads(body)["message"]
+    assert status == 413 and "answered 200 with more than the 524288 bytes" in json.loads(body)["message"]
     status, body = claims.kept_body(200, b"\xff\xfe")
     assert status == 502 and "not UTF-8" in json.loads(body)["message"]
     interrupted = json.loads(claims.interrupted_body(_request("POST", "/api/v1/x")))
@@ -185,3 +200,52 @@ def test_the_executors_metric_labels_are_bounded_and_the_oldest_age_is_computed_
     assert registry.get_sample_value("k3s_daas_onchain_requests_answered_total", {"outcome": "executed", "code": "2xx"})
     with pytest.raises(ValueError, match="unknown outcome 'sui:0xab'"):
         executor_metrics.count_answer("sui:0xab", 200)
+
+
+def _enclave(object_id: str, key: EnclaveKey) -> RegisteredEnclave:
+    return RegisteredEnclave(object_id, key.public_key, 1, 0, 0, SENDER, 0)
+
+
+def _signed(key: EnclaveKey, request_id: int, status: int, body: bytes, enclave_id: str) -> SignedOutcome:
+    digest = body_digest(body)
+    signature = key.sign(response_message(request_id, status, digest, 5)).signature
+    return SignedOutcome(status, body.decode(), digest, enclave_id, 5, signature)
+
+
+def test_a_claim_is_trusted_only_when_an_executor_can_have_written_it() -> None:
+    key, other = EnclaveKey.generate(), EnclaveKey.generate()
+    old, current = "0x" + "01" * 32, "0x" + "02" * 32
+    enclaves = [_enclave(old, other), _enclave(current, key)]
+    request = _request("GET", "/api/v1/namespaces")
+    genuine = _signed(other, 7, 200, b'{"items":[]}', old)  # an outdated enclave's: re-signed, not refused
+    base = Claim(7, SENDER, "x", 1_000, genuine, "", "GET", "/api/v1/namespaces")
+
+    def problem(claim: Claim) -> str:
+        return claims.tampering(claim, request, enclaves, now_ms=10_000, stale_after_ms=5_000)
+
+    assert problem(base) == ""
+    assert problem(dataclasses.replace(base, outcome=None)) == ""
+    forged = _signed(EnclaveKey.generate(), 7, 200, b"{}", old)
+    cases = {
+        "another request": dataclasses.replace(base, request_id=8),
+        "another sender": dataclasses.replace(base, sender="0x" + "cd" * 32),
+        "another method": dataclasses.replace(base, method="DELETE"),
+        "another path": dataclasses.replace(base, path="/api/v1/secrets"),
+        "claimed in the future": dataclasses.replace(base, claimed_at_ms=10_000_000, outcome=None),
+        "body changed": dataclasses.replace(base, outcome=dataclasses.replace(genuine, body='{"items":[1]}')),
+        "status changed": dataclasses.replace(base, outcome=dataclasses.replace(genuine, status_code=201)),
+        "digest and body changed": dataclasses.replace(
+            base, outcome=dataclasses.replace(genuine, body="{}", body_digest=body_digest(b"{}"))
+        ),
+        "signed by an unregistered key": dataclasses.replace(base, outcome=forged),
+        "unknown enclave": dataclasses.replace(base, outcome=dataclasses.replace(genuine, enclave_id="0x" + "09" * 32)),
+        "junk signature": dataclasses.replace(
+            base, outcome=dataclasses.replace(_signed(key, 7, 200, b"{}", current), signature=b"\x00" * 64)
+        ),
+        "short signature": dataclasses.replace(base, outcome=dataclasses.replace(genuine, signature=b"\x00")),
+        "another request's signature": dataclasses.replace(base, outcome=_signed(key, 6, 200, b"{}", current)),
+    }
+    for what, claim in cases.items():
+        assert problem(claim), what
+    body = json.loads(claims.tampered_body(request, "its outcome is not signed by enclave 0x02"))
+    assert body["code"] == 500 and "not written by an executor" in body["message"]

@@ -82,6 +82,7 @@ class OnchainRequests:
     executor: Executor | None = None
     metrics: ExecutorMetrics | None = None
     _closers: list[Callable[[], object]] = field(default_factory=list)
+    _task: asyncio.Task[None] | None = None
 
     def register_metrics(self, registry: CollectorRegistry) -> ExecutorMetrics:
         """The executor's metrics on ``registry`` (the webhook's, served at /metrics); once per process."""
@@ -120,7 +121,20 @@ class OnchainRequests:
             log.info("on-chain request mode: executor %s (chain %s)", self.executor.instance, self.chain_settings.url)
             await self.executor.run()
 
-        return asyncio.create_task(run(), name="onchain-requests")
+        self._task = asyncio.create_task(run(), name="onchain-requests")
+        return self._task
+
+    async def stop(self) -> None:
+        """Let the request in progress finish (up to ``execute_timeout_s`` and a little for the relay),
+        then cancel: cancelled mid-call, a write would be answered 504 "unknown" by the next executor."""
+        task = self._task
+        if task is None or task.done():
+            return
+        if self.executor is not None:
+            self.executor.stop()
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+            await asyncio.wait_for(asyncio.shield(task), self.settings.execute_timeout_s + 5.0)
+        task.cancel()
 
     async def close(self) -> None:
         for close in reversed(self._closers):

@@ -9,10 +9,13 @@ not recomputed, however often executors restart (docs/onchain-requests.md, "Exac
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from k3s_daas.chain.enclave import RegisteredEnclave
+from k3s_daas.enclave.errors import EnclaveSignatureError
+from k3s_daas.onchain_requests.signing import body_digest, verify_response_signature
 from k3s_daas_operator.names import LABEL_MANAGED_BY
 from k3s_daas_operator.onchain_requests.requests import ChainRequest
 from k3s_daas_operator.onchain_requests.status import status_body
@@ -45,6 +48,9 @@ class Claim:
     claimed_at_ms: int
     outcome: SignedOutcome | None
     resource_version: str = ""
+    method: str = ""
+    """As read back from the ConfigMap (written from the event): checked against the event by ``tampering``."""
+    path: str = ""
 
 
 class Step(enum.Enum):
@@ -73,6 +79,52 @@ def next_step(claim: Claim | None, request: ChainRequest, executor: str, now_ms:
     return Step.TAKE_OVER if request.safe else Step.INTERRUPTED
 
 
+def tampering(
+    claim: Claim, request: ChainRequest, enclaves: Iterable[RegisteredEnclave], now_ms: int, stale_after_ms: int
+) -> str:
+    """Why ``claim`` cannot have been written by an executor for ``request`` ("" when it can).
+
+    Anybody who may create ConfigMaps in the namespace can write a claim, so nothing in it is
+    trusted for what it says: it must name the event's request, and a recorded outcome must carry a
+    valid signature of a registered enclave over its own body. Otherwise the enclave key would relay
+    (or, under ``EEnclaveNotCurrent``, sign again) whatever status and body somebody wrote there.
+    """
+    expected = (request.request_id, request.sender, request.method, request.path)
+    if (claim.request_id, claim.sender, claim.method, claim.path) != expected:
+        return "it names another request (request id, sender, method or path differ from the event)"
+    if claim.claimed_at_ms > now_ms + stale_after_ms:
+        return "its claim time is in the future"
+    outcome = claim.outcome
+    if outcome is None:
+        return ""
+    if body_digest(outcome.body.encode("utf-8")) != outcome.body_digest:
+        return "its body is not the one its digest names"
+    signer = next((e for e in enclaves if e.object_id == outcome.enclave_id), None)
+    if signer is None:
+        return f"its outcome names enclave {outcome.enclave_id[:80]!r}, which is not registered"
+    try:
+        verify_response_signature(
+            signer.public_key,
+            request.request_id,
+            outcome.status_code,
+            outcome.body_digest,
+            outcome.signed_at_ms,
+            outcome.signature,
+        )
+    except EnclaveSignatureError:
+        return f"its outcome is not signed by enclave {signer.object_id}"
+    return ""
+
+
+def tampered_body(request: ChainRequest, problem: str) -> bytes:
+    return status_body(
+        500,
+        f"k3s-daas on-chain request {request.request_id}: its claim ConfigMap was not written by an executor "
+        f"({problem}); the request is not executed, whether an earlier executor executed it is unknown "
+        "(check the object), and the claim's contents are not relayed",
+    )
+
+
 def interrupted_body(request: ChainRequest) -> bytes:
     return status_body(
         504,
@@ -85,7 +137,7 @@ def kept_body(status_code: int, body: bytes) -> tuple[int, bytes]:
     """The status and body to record: the API server's, unless they cannot be kept (too large, not text)."""
     if len(body) > MAX_BODY_BYTES:
         message = (
-            f"k3s-daas on-chain request: the API server answered {status_code} with {len(body)} bytes, more than "
+            f"k3s-daas on-chain request: the API server answered {status_code} with more than "
             f"the {MAX_BODY_BYTES} bytes on-chain request mode keeps; narrow the request (limit, labelSelector) "
             "or use kubectl"
         )
@@ -160,6 +212,8 @@ def from_configmap(document: Mapping[str, object]) -> Claim:
             claimed_at_ms=int(str(data["claimedAtMs"])),
             outcome=outcome,
             resource_version=str(metadata.get("resourceVersion", "")),
+            method=str(data.get("method", "")),
+            path=str(data.get("path", "")),
         )
     except (KeyError, ValueError) as error:
         raise MalformedClaim(f"field {error}") from None

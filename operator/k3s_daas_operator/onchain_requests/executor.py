@@ -9,6 +9,7 @@ the first unsettled one (``cursor``), and the claims make the resumption exactly
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import secrets
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 _RETRY_CAP_S: Final = 10.0
 _RETRYABLE: Final = (KubeError, ChainError)
 _UNREGISTERED_LOG_EVERY_S: Final = 30.0
+_GET_ATTEMPTS: Final = 3
+"""Times a GET the API server does not answer is tried (in this process) before it is answered 504."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,19 @@ class Executor:
     settled_total: int = 0
     _enclave: RegisteredEnclave | None = None
     _unregistered_logged: float = 0.0
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _get_failures: dict[int, int] = field(default_factory=dict)
+    """Request id -> failed attempts of a GET whose API server call failed (``_GET_ATTEMPTS``)."""
+    _unrecorded: dict[int, SignedOutcome] = field(default_factory=dict)
+    """Request id -> an outcome signed but not recorded (the API server failed): recorded, not recomputed."""
+
+    def stop(self) -> None:
+        """Ask ``run`` to return after the request in progress (if any); the caller bounds the wait."""
+        self._stop.set()
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -103,7 +119,7 @@ class Executor:
         log.info("executing on-chain requests from %s", f"cursor {saved}" if saved else "the first request")
         event_type = f"{self.chain.package_id}::k8s_gateway::K8sAPIRequest"
         read, last_saved, entries, failures = saved, saved, list[_Entry](), 0
-        while True:
+        while not self._stop.is_set():
             try:
                 page = await self.chain.events(after=read, event_type=event_type)
             except ChainError as error:
@@ -129,7 +145,7 @@ class Executor:
                 await retry.until_done("save the request cursor", partial(store.save, saved), _RETRYABLE, log)
                 last_saved = saved
             if not page.has_more:
-                await asyncio.sleep(self.config.poll_interval_s)
+                await self._sleep(self.config.poll_interval_s)
 
     def _track_pending(self, entries: list[_Entry]) -> None:
         pending = [entry.request for entry in entries if not entry.settled and entry.request is not None]
@@ -143,6 +159,8 @@ class Executor:
         if enclave is None:
             return
         for entry in entries:
+            if self._stop.is_set():
+                return
             if entry.settled or entry.request is None:
                 continue
             try:
@@ -160,6 +178,15 @@ class Executor:
         claim = await self.claims.get(request.request_id)
         now = self._now_ms()
         stale_after = int(self.config.execute_timeout_s * 2000)
+        unrecorded = self._unrecorded.pop(request.request_id, None)
+        if claim is not None:
+            enclaves = await self.chain.enclaves() if claim.outcome is not None else []
+            problem = claims.tampering(claim, request, enclaves, now, stale_after)
+            if problem:
+                return await self._answer_tampered(request, claim, enclave, problem)
+            if unrecorded is not None and claim.outcome is None and claim.executor == self.instance:
+                # Executed and signed by this process; only recording it failed: record that, not a 504.
+                return await self._record_and_relay(request, claim, enclave, unrecorded)
         step = claims.next_step(claim, request, self.instance, now, stale_after)
         if step is Step.WAIT:
             return False
@@ -184,8 +211,21 @@ class Executor:
         if step is Step.INTERRUPTED:
             log.warning("request %d: its executor stopped mid-execution; answering 504", request.request_id)
             self.metrics.count_answer(metrics.INTERRUPTED, 504)
-            return await self._record_and_relay(request, mine, enclave, 504, claims.interrupted_body(request))
+            return await self._answer(request, mine, enclave, 504, claims.interrupted_body(request))
         return await self._execute(request, mine, enclave)
+
+    async def _answer_tampered(
+        self, request: ChainRequest, claim: Claim, enclave: RegisteredEnclave, problem: str
+    ) -> bool:
+        """A claim no executor wrote: answered 500 under this executor's signature, never its contents.
+
+        Answering (rather than skipping) keeps the cursor moving and every request answered once; the
+        claim is replaced like a take-over, so a concurrent writer of it loses with a 409."""
+        log.warning("request %d: its claim ConfigMap is tampered with: %s; answering 500", request.request_id, problem)
+        self.metrics.claims_tampered.inc()
+        mine = dataclasses.replace(claim, executor=self.instance, claimed_at_ms=self._now_ms(), outcome=None)
+        self.metrics.count_answer(metrics.TAMPERED, 500)
+        return await self._answer(request, mine, enclave, 500, claims.tampered_body(request, problem))
 
     async def _execute(self, request: ChainRequest, claim: Claim, enclave: RegisteredEnclave) -> bool:
         plan = requests.plan(request)
@@ -202,16 +242,23 @@ class Executor:
             try:
                 outcome, (status, body) = metrics.EXECUTED, await self.transport.call(plan, who)
             except TransportError as error:
-                if request.safe:
+                failures = self._get_failures.get(request.request_id, 0) + 1
+                if request.safe and failures < _GET_ATTEMPTS:
+                    self._get_failures[request.request_id] = failures
                     log.warning("request %d: %s; it will be executed again", request.request_id, error)
                     return False
+                self._get_failures.pop(request.request_id, None)
+                unknown = (
+                    f"the API server did not answer {failures} attempts"
+                    if request.safe
+                    else "whether it took effect is unknown, and it is not executed again"
+                )
                 outcome, status, body = (
                     metrics.UNREACHABLE,
                     504,
                     status_body(
                         504,
-                        f"k3s-daas on-chain request {request.request_id}: {error}; "
-                        "whether it took effect is unknown, and it is not executed again",
+                        f"k3s-daas on-chain request {request.request_id}: {error}; {unknown}",
                     ),
                 )
         status, body = claims.kept_body(status, body)
@@ -219,15 +266,23 @@ class Executor:
         log.info(
             "request %d %s %s by %s: %d", request.request_id, request.method, request.path[:120], request.sender, status
         )
-        return await self._record_and_relay(request, claim, enclave, status, body)
+        return await self._answer(request, claim, enclave, status, body)
 
-    async def _record_and_relay(
+    async def _answer(
         self, request: ChainRequest, claim: Claim, enclave: RegisteredEnclave, status: int, body: bytes
     ) -> bool:
+        outcome = self._sign(request.request_id, status, body, enclave)
+        return await self._record_and_relay(request, claim, enclave, outcome)
+
+    async def _record_and_relay(
+        self, request: ChainRequest, claim: Claim, enclave: RegisteredEnclave, outcome: SignedOutcome
+    ) -> bool:
         assert self.claims is not None
-        recorded = await self.claims.replace(
-            request, dataclasses.replace(claim, outcome=self._sign(request.request_id, status, body, enclave))
-        )
+        try:
+            recorded = await self.claims.replace(request, dataclasses.replace(claim, outcome=outcome))
+        except KubeError:
+            self._unrecorded[request.request_id] = outcome  # retried by the next _settle (409 returns None)
+            raise
         if recorded is None:
             self.metrics.claims_lost.labels("record").inc()
             return False
@@ -255,8 +310,9 @@ class Executor:
             self.metrics.enclave_registered.set(0)
             return False
         # Recorded under an enclave since outdated (new PCRs): the recorded outcome, signed again by ours.
+        # ``_settle`` checked its signature against that enclave's registered key (``claims.tampering``).
         outcome = claim.outcome
-        return await self._record_and_relay(request, claim, enclave, outcome.status_code, outcome.body.encode("utf-8"))
+        return await self._answer(request, claim, enclave, outcome.status_code, outcome.body.encode("utf-8"))
 
     async def _current_enclave(self) -> RegisteredEnclave | None:
         if self._enclave is not None:

@@ -24,7 +24,9 @@ INTERRUPTED: Final = "interrupted"
 """A write whose executor stopped mid-execution: 504, not executed again."""
 UNREACHABLE: Final = "unreachable"
 """A write the API server could not be asked about: 504, not executed again."""
-OUTCOMES: Final = (EXECUTED, REFUSED, UNAUTHENTICATED, INTERRUPTED, UNREACHABLE)
+TAMPERED: Final = "tampered"
+"""Its claim ConfigMap was not written by an executor: 500, its contents never relayed."""
+OUTCOMES: Final = (EXECUTED, REFUSED, UNAUTHENTICATED, INTERRUPTED, UNREACHABLE, TAMPERED)
 STATUS_CLASSES: Final = ("1xx", "2xx", "3xx", "4xx", "5xx")
 
 # store_k8s_response results (``relay.Relayed`` values, and a failed transaction).
@@ -82,6 +84,11 @@ class ExecutorMetrics:
             "k3s_daas_onchain_requests_rerelays_total",
             "Recorded outcomes relayed again (the request was executed once), by who recorded them",
             ["recorded_by"],
+            registry=r,
+        )
+        self.claims_tampered = Counter(
+            "k3s_daas_onchain_requests_claims_tampered_total",
+            "Claims no executor wrote (wrong request, or an outcome without a registered enclave's valid signature)",
             registry=r,
         )
         self.pending = Gauge(

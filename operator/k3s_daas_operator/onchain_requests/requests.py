@@ -21,8 +21,10 @@ MAX_PAYLOAD_BYTES: Final = 16 * 1024
 Sui, so one that reached a more permissive chain (localnet takes up to 64 KiB) is refused the same (413)."""
 METHODS: Final = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 _ADDRESS: Final = re.compile(r"0x[0-9a-f]{64}")
-# Path characters of Kubernetes resource paths, plus percent-escapes; no spaces, no controls.
-_PATH: Final = re.compile(r"/[A-Za-z0-9._~%:@!$&'()*+,;=/-]*")
+# Path characters of Kubernetes resource paths; no spaces, no controls, and no percent-escapes: the
+# checks below read the path as written, and an escape would be decoded after them (``%2e%2e`` is
+# ``..`` to the URL library, ``%2F`` hides a subresource inside a segment). The query may hold escapes.
+_PATH: Final = re.compile(r"/[A-Za-z0-9._~:@!$&'()*+,;=/-]*")
 # Subresources that stream or upgrade the connection: a recorded request/response cannot carry them.
 _STREAMING: Final = frozenset({"exec", "attach", "portforward", "proxy"})
 _STREAMING_PARAMS: Final = frozenset({"watch", "follow"})
@@ -118,13 +120,18 @@ def plan(request: ChainRequest) -> Call | Refusal:
 
 def _path_problem(path: str) -> str:
     if _PATH.fullmatch(path.split("?", 1)[0]) is None or "#" in path or any(c.isspace() for c in path):
-        return f"path {path!r} is not a Kubernetes API path"
+        return f"path {path!r} is not a Kubernetes API path (no percent-escapes in the path)"
+    if path.startswith("//"):
+        return f"path {path!r} starts with '//' (a host, to a URL parser)"
     parts = urlsplit(path)
     segments = parts.path.split("/")[1:]
     if not segments or segments[0] not in ("api", "apis"):
         return f"path {parts.path!r}: on-chain requests reach /api and /apis only"
     if any(segment in (".", "..") for segment in segments) or "" in segments[:-1]:
         return f"path {parts.path!r} has empty, '.' or '..' segments"
+    version_end = 2 if segments[0] == "api" else 3
+    if len(segments) > version_end and segments[version_end] == "watch":
+        return f"path {parts.path!r} watches (streams): not possible on chain (use kubectl)"
     if _subresource(segments) in _STREAMING:
         return f"path {parts.path!r} streams or upgrades the connection: not possible on chain (use kubectl)"
     try:

@@ -13,9 +13,11 @@ from urllib.parse import quote
 
 import aiohttp
 from multidict import CIMultiDict
+from yarl import URL
 
 # The operator's own TLS setup from the same kubeconfig: one place decides how to trust the API server.
 from k3s_daas_operator.kube import Connection, _ssl_context
+from k3s_daas_operator.onchain_requests.claims import MAX_BODY_BYTES
 from k3s_daas_operator.onchain_requests.requests import Call
 
 _USER_AGENT: Final = "k3s-daas-onchain-requests"
@@ -72,10 +74,26 @@ class ImpersonatingTransport:
             headers["Authorization"] = f"Bearer {token}"
         if call.content_type is not None:
             headers["Content-Type"] = call.content_type
+        # encoded=True: the URL is sent as checked (``requests.plan``), never normalised after the checks;
+        # no redirects: the request goes to the API server, as the sender, and nowhere else.
+        url = URL(self._connection.server.rstrip("/") + call.path, encoded=True)
         try:
             async with self._http().request(
-                call.method, self._connection.server + call.path, data=call.body, headers=headers
+                call.method, url, data=call.body, headers=headers, allow_redirects=False
             ) as response:
-                return response.status, await response.read()
+                # One byte more than is kept is enough to answer 413 (``claims.kept_body``).
+                return response.status, await _read_at_most(response.content, MAX_BODY_BYTES + 1)
         except (aiohttp.ClientError, TimeoutError) as error:
             raise TransportError(f"{call.method} {call.path}: {error!r}") from None
+
+
+async def _read_at_most(stream: aiohttp.StreamReader, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await stream.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
