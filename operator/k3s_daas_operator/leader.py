@@ -6,9 +6,17 @@ engine watches, follows the chain and writes on its own (docs/replicas.md). So t
 runs only while it holds the Lease ``k3s-daas-operator``, as client-go's leaderelection does:
 
 * a standby takes the Lease once its record (holder, renewTime, resourceVersion) has not changed for
-  ``LEASE_DURATION_S`` *by its own monotonic clock* (no wall-clock comparison between machines);
-* the leader renews every ``RETRY_PERIOD_S``; if it cannot renew for ``RENEW_DEADLINE_S`` (shorter than
-  the lease) it stops, so it has stopped before any standby can take over;
+  ``LEASE_DURATION_S`` *by its own monotonic clock*, counted from when a read *returned* that record
+  (no wall-clock comparison between machines);
+* the leader renews every ``RETRY_PERIOD_S``. Its last successful renewal attempt started at
+  ``renewed_at``; every later attempt (read and write) runs under ``asyncio.timeout`` ending at
+  ``renewed_at + RENEW_DEADLINE_S``, so however slow or hung the API server, ``hold`` raises
+  LostLeadership by that time, and at once when a read shows another holder. The record a standby
+  counts from was written after ``renewed_at``, so it may take over no earlier than
+  ``renewed_at + LEASE_DURATION_S``: the old leader has been told to stop ``LEASE_DURATION_S -
+  RENEW_DEADLINE_S`` (5 s) earlier (assuming both monotonic clocks run at the same rate and the event
+  loop is not blocked that long). A write cut off by the deadline may still land: it only delays a
+  standby;
 * every write carries the read's resourceVersion: two candidates never both win;
 * on a clean stop the leader releases the Lease so a standby takes over at once.
 """
@@ -76,16 +84,32 @@ class LeaderElector:
         log.info("leading: holding the Lease %s/%s as %s", self.namespace, LEASE_NAME, self.identity)
 
     async def hold(self) -> None:
-        """Renew until the renewal deadline is missed; then raise LostLeadership."""
+        """Renew every ``RETRY_PERIOD_S``; raise LostLeadership once ``RENEW_DEADLINE_S`` have passed since
+        the last successful renewal began (an attempt in flight is cut off then), or at once when
+        another replica holds the Lease."""
         while True:
             await asyncio.sleep(RETRY_PERIOD_S)
-            try:
+            await self.renew()
+
+    async def renew(self) -> None:
+        """One renewal attempt, bounded by the renew deadline."""
+        lost = f"could not renew the Lease {self.namespace}/{LEASE_NAME} within {RENEW_DEADLINE_S:g} s"
+        remaining = self._renewed_at + RENEW_DEADLINE_S - self.clock()
+        if remaining <= 0:
+            raise LostLeadership(lost)
+        try:
+            async with asyncio.timeout(remaining):
                 renewed = await self.try_acquire_or_renew()
-            except KubeError as error:
-                log.warning("renewing the Lease failed: %s", error)
-                renewed = False
-            if not renewed and self.clock() - self._renewed_at > RENEW_DEADLINE_S:
-                raise LostLeadership(f"could not renew the Lease {self.namespace}/{LEASE_NAME} in time")
+        except TimeoutError:
+            raise LostLeadership(f"{lost}: the API server did not answer in time") from None
+        except KubeError as error:
+            log.warning("renewing the Lease failed: %s", error)
+            renewed = False
+        holder = self._observed[0] if self._observed is not None else ""
+        if not renewed and holder not in ("", self.identity):
+            raise LostLeadership(f"the Lease {self.namespace}/{LEASE_NAME} is held by {holder}")
+        if not renewed and self.clock() - self._renewed_at >= RENEW_DEADLINE_S:
+            raise LostLeadership(lost)
 
     async def try_acquire_or_renew(self) -> bool:
         now = self.clock()
@@ -98,13 +122,16 @@ class LeaderElector:
                 return False
             self._renewed_at = now
             return True
+        # Counted from when the read returned, not when it was sent: a slow read must not make a record
+        # look older than it is.
+        read_at = self.clock()
         spec: dict[str, Any] = lease.get("spec") or {}
         metadata: dict[str, Any] = lease.get("metadata") or {}
         holder = str(spec.get("holderIdentity") or "")
         record = (holder, str(spec.get("renewTime") or ""), str(metadata.get("resourceVersion") or ""))
         if record != self._observed:
-            self._observed, self._observed_at = record, now
-        if not may_take(holder, self.identity, now - self._observed_at, LEASE_DURATION_S):
+            self._observed, self._observed_at = record, read_at
+        if not may_take(holder, self.identity, read_at - self._observed_at, LEASE_DURATION_S):
             return False
         transitions = int(spec.get("leaseTransitions") or 0) + (0 if holder == self.identity else 1)
         body = self._body(metadata.get("resourceVersion"), transitions, acquired=holder != self.identity)
@@ -114,6 +141,8 @@ class LeaderElector:
             await self.kube.replace(self._path, body)
         except Conflict:
             return False  # someone else wrote first: read again next round
+        # ``now`` (before the read), not the time the write returned: the deadline must count from a
+        # moment no later than the record a standby will see.
         self._renewed_at = now
         return True
 

@@ -63,6 +63,9 @@ class NamespaceOwners:
             owners[name] = owner
         return NamespaceOwners(owners)
 
+    def relisted(self, fresh: NamespaceOwners) -> NamespaceOwners:
+        return fresh
+
     def without(self, name: str) -> NamespaceOwners:
         if name not in self.owners:
             return self

@@ -248,6 +248,8 @@ class Webhook:
         if self.runner is not None:
             await self._finish_requests(self.runner)
             self.runner = None
+        if self.state.onchain is not None:
+            await self.state.onchain.stop()  # before the cancel below: not mid-request
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
@@ -322,7 +324,7 @@ def build(
     chain = state.sources.chain
     metrics.track_chain(
         lambda: chain.snapshot.staleness(clock()),
-        lambda: chain.snapshot.confirmed_at is not None,
+        lambda: chain.snapshot.seen,
         settings.max_chain_staleness_s,
     )
     return Webhook(settings, state, tls, pool)

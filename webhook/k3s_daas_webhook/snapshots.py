@@ -22,6 +22,11 @@ class Snapshot(Protocol):
 
     def without(self, name: str) -> Self: ...
 
+    def relisted(self, fresh: Self) -> Self:
+        """The snapshot after a (re)list built ``fresh``: usually ``fresh`` itself; the chain heartbeat
+        keeps what it had seen (``admission_chain``)."""
+        ...
+
 
 S = TypeVar("S", bound=Snapshot)
 
@@ -79,7 +84,7 @@ class SnapshotMirror(Generic[S]):
         return self._path
 
     def replace(self, items: list[dict[str, Any]]) -> int:
-        snapshot = self._build(items)
+        snapshot = self._holder.snapshot.relisted(self._build(items))
         self._publish(snapshot)
         return len(snapshot)
 

@@ -67,6 +67,9 @@ class NodeSnapshot:
         by_node[record.node_name] = (*by_node.get(record.node_name, ()), record)
         return NodeSnapshot(by_name, by_node)
 
+    def relisted(self, fresh: NodeSnapshot) -> NodeSnapshot:
+        return fresh
+
     def without(self, name: str) -> NodeSnapshot:
         previous = self.by_name.get(name)
         if previous is None:
