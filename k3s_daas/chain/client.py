@@ -16,7 +16,7 @@ import logging
 import random
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -213,6 +213,21 @@ class ChainClient:
             await self._sleep(delay)
             attempt += 1
 
+    async def _pages(
+        self,
+        operation: str,
+        query: str,
+        variables: Mapping[str, Any],
+        parse: Callable[[Mapping[str, Any]], tuple[T, str | None]],
+    ) -> AsyncIterator[T]:
+        """Every page of a cursor-paged query, in order: ``parse`` gives a page and the next cursor."""
+        after: str | None = None
+        while True:
+            page, after = await self._query(operation, query, {**variables, "first": BATCH_SIZE, "after": after}, parse)
+            yield page
+            if after is None:
+                return
+
     async def _once(self, operation: str, query: str, variables: Mapping[str, Any]) -> Mapping[str, Any]:
         from gql import GraphQLRequest
         from gql.transport.exceptions import (
@@ -366,13 +381,9 @@ class ChainClient:
             return page, after if isinstance(after, str) else None
 
         entries: dict[str, T] = {}
-        after: str | None = None
-        while True:
-            variables = {"table": table, "first": BATCH_SIZE, "after": after}
-            page, after = await self._query(op, queries.TABLE_ENTRIES, variables, parse)
+        async for page in self._pages(op, queries.TABLE_ENTRIES, {"table": table}, parse):
             entries.update(page)
-            if after is None:
-                return entries
+        return entries
 
     async def owned_stake_records(self, owner: str) -> list[StakeRecord]:
         ids = await self._owned_ids("owned_stake_records", owner, f"{self.package_id}::staking::StakeRecord")
@@ -386,13 +397,10 @@ class ChainClient:
 
     async def _owned_ids(self, op: str, owner: str, type_: str) -> list[str]:
         ids: list[str] = []
-        after: str | None = None
-        while True:
-            variables = {"owner": _canonical(owner), "type": type_, "first": BATCH_SIZE, "after": after}
-            page, after = await self._query(op, queries.OWNED_OBJECTS, variables, partial(_owned_page, op=op))
+        variables = {"owner": _canonical(owner), "type": type_}
+        async for page in self._pages(op, queries.OWNED_OBJECTS, variables, partial(_owned_page, op=op)):
             ids.extend(page)
-            if after is None:
-                return ids
+        return ids
 
     async def _objects_with_entries(
         self,
@@ -478,13 +486,9 @@ class ChainClient:
             return [parse_enclave(found[1], checkpoint) for found in typed if found is not None], after
 
         enclaves: list[RegisteredEnclave] = []
-        after: str | None = None
-        while True:
-            variables = {"type": type_, "first": BATCH_SIZE, "after": after}
-            page, after = await self._query(op, queries.OBJECTS_OF_TYPE, variables, parse)
+        async for page in self._pages(op, queries.OBJECTS_OF_TYPE, {"type": type_}, parse):
             enclaves.extend(page)
-            if after is None:
-                return enclaves
+        return enclaves
 
     # --- events --------------------------------------------------------------------------
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
+from ops_testing import prerequisite_missing
 
 from k3s_daas.controlplane.binaries import PrerequisiteMissing, ensure_binaries
 from k3s_daas.settings import Settings
@@ -19,7 +19,5 @@ def kubectl_binary(settings: Settings) -> Path:
     try:
         binaries = ensure_binaries(settings.control_plane, lambda message: print(message, file=sys.stderr))
     except PrerequisiteMissing as error:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"prerequisite missing in CI: {error}", pytrace=False)
-        pytest.skip(f"prerequisite missing: {error}")
+        prerequisite_missing(str(error))
     return binaries.kubectl
