@@ -83,10 +83,12 @@ class Soak:
         self.answers: list[Answer] = []
         self.latency_to_denial: list[float] = []
         self.rss: dict[str, list[int]] = {"webhook": [], "operator": []}
-        self.churn = {"issued": 0, "revoked": 0, "nodes_staked": 0, "slashed": 0}
+        self.churn = {"issued": 0, "revoked": 0, "nodes_staked": 0, "slashed": 0, "deleted": 0}
         self._tokens: dict[str, tuple[float, bytes]] = {}
         self._token_ids: dict[str, str] = {}
         self._records: dict[str, str] = {}
+        self._resources: dict[str, tuple[str, str]] = {}
+        """Subject -> the (kind, name) of its SealToken or StakedNode, deleted once the subject is retired."""
 
     # --- subjects ------------------------------------------------------------------------------
 
@@ -99,6 +101,7 @@ class Soak:
         name = f"seal-{str(token['token_id']).removeprefix('0x')[:40]}"
         await self._wait_phase("sealtoken", name, "Active")
         self.keys[key.address] = key
+        self._resources[key.address] = ("sealtoken", name)
         self.subjects[key.address] = Subject(key.address, "user", time.monotonic(), churn=churn)
         self._token_ids[key.address] = str(token["token_id"])
         self.churn["issued"] += churn
@@ -109,7 +112,9 @@ class Soak:
         node = f"soak-{key.address[2:14]}"
         stake = {"amount": Role.NODE.minimum_mist, "role": int(Role.NODE), "node_name": node}
         record = (await self._call(key, "staking", "stake", stake))["events"][0]["parsedJson"]["record_id"]
-        await self._wait_phase("stakednode", f"{node[:46]}-{str(record).removeprefix('0x')[:16]}", "Active")
+        resource = f"{node[:46]}-{str(record).removeprefix('0x')[:16]}"
+        await self._wait_phase("stakednode", resource, "Active")
+        self._resources[node] = ("stakednode", resource)
         self.subjects[node] = Subject(node, "node", time.monotonic(), churn=churn)
         self._records[node] = str(record)
         self.churn["nodes_staked"] += churn
@@ -241,6 +246,14 @@ class Soak:
             writer.close()
         await asyncio.sleep(2 * BUDGET_S)
         self.live.remove(subject)
+        await self._retire(subject)
+
+    async def _retire(self, subject: str) -> None:
+        """Delete the subject's resource once it is revoked or slashed, as its user or an admin would:
+        without it the cluster only grows, and steady-state memory could not be told from a leak."""
+        kind, name = self._resources.pop(subject)
+        await asyncio.to_thread(self.kubectl, "delete", kind, name, "--wait=false")
+        self.churn["deleted"] += 1
 
     async def _sample_memory(self, until: float) -> None:
         pids = {p.name: p for p in self.stack.processes if p.name in self.rss}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Final, Generic, Protocol, TypeVar
 
@@ -77,6 +78,27 @@ class ChainView:
         self._stale_tokens.update(self.tokens)
         self._stale_stakes.update(self.stakes)
         self.entries.clear()
+
+    def retain(self, token_ids: AbstractSet[str], record_ids: AbstractSet[str]) -> None:
+        """Forget what was read about other tokens and stakes (their resources were deleted, or never
+        existed): without this the cache grows with every object the cluster ever held. A token or
+        stake named again later is read again; a forgotten slash reason is found again by
+        ``slash_reason``, which reads the Slashed events once more."""
+        for reads, keep in ((self.tokens, token_ids), (self.stakes, record_ids)):
+            for key in [k for k in reads if k not in keep]:
+                del reads[key]
+        self._stale_tokens &= token_ids
+        self._stale_stakes &= record_ids
+        for mapping in (self.entries, self.stake_to_tokens):
+            for key in [k for k in mapping if k not in record_ids]:
+                del mapping[key]
+        for tokens in self.stake_to_tokens.values():
+            tokens &= token_ids
+        forgotten = [k for k in self.slash_reasons if k not in record_ids]
+        for key in forgotten:
+            del self.slash_reasons[key]
+        if forgotten:
+            self._slashes_read = False
 
     @staticmethod
     def _older(read: _Read[SealToken] | _Read[StakeRecord] | None, checkpoint: int | None) -> bool:

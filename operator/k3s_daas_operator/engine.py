@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
 
 from k3s_daas.chain import ChainError, ChainEvent, ChainTransientError
-from k3s_daas_operator import creation, names, rbac_sync
+from k3s_daas_operator import creation, names, rbac_sync, retention
 from k3s_daas_operator.collection_watch import CollectionWatch, list_collection
 from k3s_daas_operator.context import Context
 from k3s_daas_operator.follower import EventFollower
@@ -228,6 +228,7 @@ class Engine:
         self.ctx.queue.mark(keys, force=not trusted)
 
     async def _resync(self) -> None:
+        retention.forget_retired(self.ctx)
         orphans = await self._load_rbac()
         self.ctx.queue.mark(self.ctx.index.keys() + orphans, force=True)
 

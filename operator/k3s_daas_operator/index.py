@@ -9,11 +9,12 @@ a deleted uid is not brought back by an older listing.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 from k3s_daas_operator.resources import MalformedResource, SealTokenResource, StakedNodeResource
 
@@ -29,6 +30,19 @@ class Kind(StrEnum):
 class Key:
     kind: Kind
     name: str
+
+
+DELETED_MEMORY_S: Final = 600.0
+"""How long a deleted uid is remembered, so that a listing taken before the deletion cannot bring the
+object back: far longer than any list request may take."""
+
+
+def _unlink(reverse: dict[str, set[str]], key: str, name: str) -> None:
+    names = reverse.get(key)
+    if names is not None:
+        names.discard(name)
+        if not names:
+            del reverse[key]
 
 
 def _version(body: Mapping[str, Any]) -> int:
@@ -62,7 +76,8 @@ class ClusterIndex:
     roles: dict[str, RbacRecord] = field(default_factory=dict)
     bindings: dict[str, RbacRecord] = field(default_factory=dict)
     _versions: dict[str, int] = field(default_factory=dict)
-    _deleted: set[str] = field(default_factory=set)
+    _deleted: dict[str, float] = field(default_factory=dict)
+    """uid -> when it was deleted (monotonic): kept for ``DELETED_MEMORY_S``, see ``forget_deletions``."""
     _by_token: dict[str, set[str]] = field(default_factory=dict)
     _by_node: dict[str, set[str]] = field(default_factory=dict)
     _by_record: dict[str, set[str]] = field(default_factory=dict)
@@ -91,7 +106,7 @@ class ClusterIndex:
             return None
         old = self.sealtokens.get(resource.name)
         if old is not None and old.token_object != resource.token_object:
-            self._by_token.get(old.token_object, set()).discard(old.name)
+            _unlink(self._by_token, old.token_object, old.name)
         self.sealtokens[resource.name] = resource
         self._by_token.setdefault(resource.token_object, set()).add(resource.name)
         return resource
@@ -104,6 +119,10 @@ class ClusterIndex:
         except MalformedResource as error:
             log.warning("ignoring %s", error)
             return None
+        old = self.stakednodes.get(resource.name)
+        if old is not None:
+            _unlink(self._by_node, old.node_name, old.name)
+            _unlink(self._by_record, old.stake_record, old.name)
         self.stakednodes[resource.name] = resource
         self._by_node.setdefault(resource.node_name, set()).add(resource.name)
         self._by_record.setdefault(resource.stake_record, set()).add(resource.name)
@@ -113,19 +132,25 @@ class ClusterIndex:
         meta = body.get("metadata") or {}
         name, uid = meta.get("name"), meta.get("uid")
         if isinstance(uid, str):
-            self._deleted.add(uid)
+            self._deleted[uid] = time.monotonic()
             self._versions.pop(uid, None)
         if kind is Kind.SEALTOKEN:
             held = self.sealtokens.get(str(name))
             if held is not None and held.uid == uid:
                 del self.sealtokens[held.name]
-                self._by_token.get(held.token_object, set()).discard(held.name)
+                _unlink(self._by_token, held.token_object, held.name)
         else:
             node = self.stakednodes.get(str(name))
             if node is not None and node.uid == uid:
                 del self.stakednodes[node.name]
-                self._by_node.get(node.node_name, set()).discard(node.name)
-                self._by_record.get(node.stake_record, set()).discard(node.name)
+                _unlink(self._by_node, node.node_name, node.name)
+                _unlink(self._by_record, node.stake_record, node.name)
+
+    def forget_deletions(self, older_than_s: float = DELETED_MEMORY_S) -> None:
+        """Drop the uids deleted more than ``older_than_s`` ago: no listing that old is still in flight."""
+        horizon = time.monotonic() - older_than_s
+        for uid in [u for u, at in self._deleted.items() if at < horizon]:
+            del self._deleted[uid]
 
     def sealtokens_naming(self, token_id: str) -> set[str]:
         return set(self._by_token.get(token_id, ()))

@@ -6,7 +6,9 @@ Modes, switchable at any time from the test thread:
 * ``down``: refuse connections, as a stopped endpoint does (the listener is closed and re-opened on
   the same port when the mode changes back);
 * ``garbage``: answer every request with ``200 OK`` and a body that is not GraphQL;
-* ``slow``: forward, but only after ``delay_s`` (longer than the client's timeout: "answers slowly").
+* ``slow``: forward, but only after ``delay_s`` (longer than the client's timeout: "answers slowly");
+* ``no-objects``: forward every request but object reads (GraphQL operation ``ObjectsWithEntries``),
+  answered ``503``: the chain serves its event stream but not the objects the events name.
 
 Connections open when the mode changes are cut, so a keep-alive connection cannot outlive an outage.
 """
@@ -18,8 +20,10 @@ import contextlib
 import threading
 from typing import Final
 
-MODES: Final = ("pass", "down", "garbage", "slow")
+MODES: Final = ("pass", "down", "garbage", "slow", "no-objects")
 _GARBAGE: Final = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 19\r\n\r\n{"not": graphql ]]]'
+_UNAVAILABLE: Final = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n"
+_OBJECT_READ: Final = b"query ObjectsWithEntries"
 
 
 class ChainProxy:
@@ -81,6 +85,9 @@ class ChainProxy:
                     writer.write(_GARBAGE)
                     await writer.drain()
                 return
+            if self.mode == "no-objects":
+                await self._filter_requests(reader, writer)
+                return
             if self.mode == "slow":
                 await asyncio.sleep(self.delay_s)
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
@@ -91,6 +98,41 @@ class ChainProxy:
         finally:
             writer.close()
             self._open.discard(writer)
+
+    async def _filter_requests(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One HTTP request at a time (keep-alive): object reads get a 503, the rest go upstream."""
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        self._open.add(up_writer)
+        try:
+            while request := await _http_message(reader):
+                if _OBJECT_READ in request:
+                    writer.write(_UNAVAILABLE)
+                else:
+                    up_writer.write(request)
+                    writer.write(await _http_message(up_reader))
+                await writer.drain()
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            up_writer.close()
+
+
+async def _http_message(reader: asyncio.StreamReader) -> bytes:
+    """One HTTP/1.1 message (head and Content-Length body); empty at a clean end of the stream."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as error:
+        if error.partial:
+            raise
+        return b""
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+        elif name.strip().lower() == b"transfer-encoding":
+            raise OSError("the chain proxy only relays Content-Length bodies")
+    return head + await reader.readexactly(length)
 
 
 async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter, proxy: ChainProxy) -> None:

@@ -40,6 +40,8 @@ __all__ = [
     "metric",
     "new_key",
     "operator_command",
+    "operator_cursor",
+    "phase",
     "running_chain",
     "seal_write",
     "sealtoken_resource",
@@ -47,6 +49,7 @@ __all__ = [
     "statuses",
     "validate",
     "wait_for",
+    "webhook_metrics",
 ]
 
 _VOLATILE = frozenset({"lastVerified", "lastTransitionTime", "chainCursor", "observedGeneration"})
@@ -81,6 +84,24 @@ def metric(text: str, name: str) -> float | None:
     """The value of an unlabelled sample ``name`` in a Prometheus exposition."""
     found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
     return None if found is None else float(found.group(1))
+
+
+def webhook_metrics(port: int, ca: Path) -> str:
+    status, _, body = call(port, ca, "GET", "/metrics")
+    assert status == 200
+    return body.decode() if isinstance(body, bytes) else str(body)
+
+
+def phase(kubectl: Any, plural: str, name: str) -> str | None:
+    found = get_json(kubectl, plural, name)
+    return None if found is None else (found.get("status") or {}).get("phase")
+
+
+def operator_cursor(kubectl: Any, namespace: str) -> str:
+    """The event cursor the operator saved in ``namespace``."""
+    found = get_json(kubectl, "configmap", "k3s-daas-operator-cursor", "-n", namespace)
+    assert found is not None
+    return str(found["data"]["cursor"])
 
 
 def _strip(value: Any) -> Any:

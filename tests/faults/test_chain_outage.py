@@ -21,40 +21,23 @@ from faults_testing import (
     SUI,
     Chain,
     apply,
-    get_json,
     metric,
     new_key,
+    operator_cursor,
+    phase,
     seal_write,
     sealtoken_resource,
     stakednode_resource,
     statuses,
     validate,
     wait_for,
+    webhook_metrics,
 )
 
 pytestmark = pytest.mark.cluster
 
 MAX_STALENESS_S = 4.0
 USER, NODE = 0, 1
-
-
-def _metrics(port: int, ca: Any) -> str:
-    from webhook_testing import call
-
-    status, _, body = call(port, ca, "GET", "/metrics")
-    assert status == 200
-    return body.decode() if isinstance(body, bytes) else str(body)
-
-
-def _phase(kubectl: Any, plural: str, name: str) -> str | None:
-    found = get_json(kubectl, plural, name)
-    return None if found is None else (found.get("status") or {}).get("phase")
-
-
-def _cursor(kubectl: Any, namespace: str) -> str:
-    found = get_json(kubectl, "configmap", "k3s-daas-operator-cursor", "-n", namespace)
-    assert found is not None
-    return str(found["data"]["cursor"])
 
 
 def test_chain_outage_keeps_state_denies_stale_writes_and_converges(
@@ -76,8 +59,8 @@ def test_chain_outage_keeps_state_denies_stale_writes_and_converges(
         K3S_DAAS_CHAIN_TIMEOUT_S="1",
         K3S_DAAS_CHAIN_RETRIES="1",
     )
-    wait_for("alice Active", lambda: _phase(kubectl, "sealtokens", tokens[0]) == "Active", timeout=60)
-    wait_for("node Active", lambda: _phase(kubectl, "stakednodes", node) == "Active", timeout=60)
+    wait_for("alice Active", lambda: phase(kubectl, "sealtokens", tokens[0]) == "Active", timeout=60)
+    wait_for("node Active", lambda: phase(kubectl, "stakednodes", node) == "Active", timeout=60)
     webhook = start_webhook(max_chain_staleness_s=MAX_STALENESS_S)
     wait_for("a fresh heartbeat", lambda: validate(webhook.port, webhook.ca, seal_write(alice.address))["allowed"])
     before = {**statuses(kubectl, "sealtokens", tokens), **statuses(kubectl, "stakednodes", [node])}
@@ -87,14 +70,14 @@ def test_chain_outage_keeps_state_denies_stale_writes_and_converges(
 
     for mode in ("down", "garbage", "slow"):
         proxy.set_mode(mode)
-        cursor = _cursor(kubectl, namespace)
+        cursor = operator_cursor(kubectl, namespace)
         if mode == "down":
             # Chain changes while the operator cannot see them: applied once it can.
             chain.revoke(alice, alice_token)
             revoked_during = True
             bob_record = chain.stake(bob, USER, SUI)
             issued.append(chain.issue(bob, bob_record, ["configmaps:create"]))
-        first = metric(_metrics(webhook.port, webhook.ca), "k3s_daas_webhook_chain_staleness_seconds")
+        first = metric(webhook_metrics(webhook.port, webhook.ca), "k3s_daas_webhook_chain_staleness_seconds")
         deadline = time.monotonic() + 60
         denial: dict[str, Any] = {}
         while time.monotonic() < deadline:
@@ -108,9 +91,9 @@ def test_chain_outage_keeps_state_denies_stale_writes_and_converges(
         assert denial, f"writes still allowed {MAX_STALENESS_S} s into a chain outage ({mode})"
         message = denial["status"]["message"]
         assert "the chain is unreachable" in message and "last confirmed on chain at 20" in message, message
-        later = metric(_metrics(webhook.port, webhook.ca), "k3s_daas_webhook_chain_staleness_seconds")
+        later = metric(webhook_metrics(webhook.port, webhook.ca), "k3s_daas_webhook_chain_staleness_seconds")
         assert first is not None and later is not None and later > first and later > MAX_STALENESS_S
-        assert _cursor(kubectl, namespace) == cursor, f"the cursor moved while the chain was {mode}"
+        assert operator_cursor(kubectl, namespace) == cursor, f"the cursor moved while the chain was {mode}"
         # Hold the outage a few verify rounds more: still nothing flips.
         time.sleep(2)
         assert {**statuses(kubectl, "sealtokens", tokens), **statuses(kubectl, "stakednodes", [node])} == before
@@ -119,7 +102,7 @@ def test_chain_outage_keeps_state_denies_stale_writes_and_converges(
         if mode == "down":
             # The revocation made during the outage lands now; only then are writes allowed again, and denied
             # for what the chain says (revoked), not for staleness.
-            wait_for("alice Revoked", lambda: _phase(kubectl, "sealtokens", tokens[0]) == "Revoked", timeout=60)
+            wait_for("alice Revoked", lambda: phase(kubectl, "sealtokens", tokens[0]) == "Revoked", timeout=60)
             before = {**statuses(kubectl, "sealtokens", tokens), **statuses(kubectl, "stakednodes", [node])}
             wait_for(
                 "a stake denial, no longer a staleness one",
@@ -131,7 +114,7 @@ def test_chain_outage_keeps_state_denies_stale_writes_and_converges(
             )
             # Bob's token, issued during the outage: its SealToken was created from the event and verified.
             created = f"seal-{issued[0].removeprefix('0x')[:40]}"
-            wait_for("bob's token Active", lambda: _phase(kubectl, "sealtokens", created) == "Active", timeout=60)  # noqa: B023
+            wait_for("bob's token Active", lambda: phase(kubectl, "sealtokens", created) == "Active", timeout=60)  # noqa: B023
             tokens.append(created)
             before = {**statuses(kubectl, "sealtokens", tokens), **statuses(kubectl, "stakednodes", [node])}
             writer = bob

@@ -32,5 +32,8 @@ def test_a_short_soak_makes_no_wrong_decision_and_no_error(control_plane) -> Non
     figures = json.loads(output[output.index("\n{") + 1 :])
     assert figures["wrong_decisions"] == 0, figures["wrong_examples"]
     assert figures["errors"] == 0
-    assert figures["churn"]["revoked"] >= 1 and figures["answers"]["/validate"] > 0
+    churn = figures["churn"]
+    assert churn["revoked"] >= 1 and figures["answers"]["/validate"] > 0
+    # What the chain retired was deleted from the cluster too, as its user or an admin would.
+    assert churn["deleted"] == churn["revoked"] + churn["slashed"]
     assert result.returncode == 0
