@@ -104,8 +104,8 @@ class OperatorSettings:
     verify_interval_s: float = 30.0
     """Re-verify every Active object this often (env K3S_DAAS_VERIFY_INTERVAL_S)."""
     resync_interval_s: float = 600.0
-    """Re-read every object from the chain this often, to converge after missed events
-    (env K3S_DAAS_RESYNC_INTERVAL_S)."""
+    """Re-read every object from the chain this often, to converge after missed events, and forget what
+    was kept about deleted objects (env K3S_DAAS_RESYNC_INTERVAL_S)."""
     event_poll_interval_s: float = 0.25
     """How often the package's events are polled (env K3S_DAAS_EVENT_POLL_INTERVAL_S)."""
     drain_deadline_s: float = 300.0
