@@ -68,7 +68,11 @@ def start_operator(
     log_dir = tmp_path_factory.mktemp("operator")
 
     def start(*extra: str, chain_url: str | None = None, **environment: str) -> OperatorProcess:
-        port = free_loopback_port()
+        # A port just probed free can be probed free again: two operators started back to back once got
+        # the same one, and the second answered /metrics for both.
+        taken = {p.metrics_port for p in started}
+        while (port := free_loopback_port()) in taken:
+            pass
         env = dict(os.environ)
         env.update(
             K3S_DAAS_CHAIN_URL=chain_url or chain.graphql_url,

@@ -39,6 +39,7 @@ def _phase(kubectl: Any, plural: str, name: str) -> str | None:
 
 def _leading(operators: list[Any]) -> list[Any]:
     def leads(operator: Any) -> bool:
+        operator.assert_running()  # one that died at start must fail the test with its log, not time it out
         try:
             return metric(operator.metrics(), "k3s_daas_operator_leader") == 1.0
         except OSError:  # not serving /metrics yet (starting) or any more (killed)

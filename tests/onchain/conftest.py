@@ -34,7 +34,6 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "operator"))
 from operator_testing import Chain, OperatorProcess, operator_command, operator_env, running_chain  # noqa: E402
 
-MANIFESTS = REPO / "manifests"
 EXECUTE_TIMEOUT_S = 5
 
 
@@ -46,13 +45,10 @@ def service_account_kubeconfig(kubectl, control_plane, account: str, path: Path)
 
 @pytest.fixture(scope="session")
 def installed(control_plane: cluster.RunningCluster, kubectl) -> None:  # type: ignore[no-untyped-def]
-    kubectl("apply", "-f", str(REPO / "crds"))
-    for crd in ("sealtokens.k3s-daas.io", "stakednodes.k3s-daas.io"):
-        kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
-    for name in ("00-namespace.yaml", "10-operator-rbac.yaml", "30-webhook-rbac.yaml", "35-stakers-rbac.yaml"):
-        kubectl("apply", "-f", str(MANIFESTS / "base" / name))
-    for path in stack.component_resources(stack.ONCHAIN_REQUESTS_COMPONENT):
-        kubectl("apply", "-f", str(path))
+    # What `k3s-daas up --onchain-requests` installs (the whole base: the operator's Lease RBAC included).
+    installer = stack.Kubectl(control_plane.kubectl, control_plane.admin_kubeconfig)
+    stack.install_base(installer)
+    stack.install_component(installer, stack.ONCHAIN_REQUESTS_COMPONENT)
     kubectl("create", "namespace", NAMESPACE)
 
 
