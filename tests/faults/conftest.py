@@ -92,6 +92,26 @@ def start_operator(
 
 
 @pytest.fixture
+def start_operator_behind_proxy(
+    start_operator: Callable[..., OperatorProcess], proxy: ChainProxy
+) -> Callable[..., OperatorProcess]:
+    """Operators reading the chain through the breakable proxy, quick to notice its faults (1 s timeout,
+    one retry) and to verify and publish their heartbeat."""
+
+    def start(*extra: str) -> OperatorProcess:
+        return start_operator(
+            "--verify-interval=1",
+            "--heartbeat-interval=0.5",
+            *extra,
+            chain_url=proxy.graphql_url,
+            K3S_DAAS_CHAIN_TIMEOUT_S="1",
+            K3S_DAAS_CHAIN_RETRIES="1",
+        )
+
+    return start
+
+
+@pytest.fixture
 def start_webhook(
     control_plane: cluster.RunningCluster, namespace: str, loop_thread: LoopThread, tmp_path: Path
 ) -> Iterator[Callable[..., RunningWebhook]]:

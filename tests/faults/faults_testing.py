@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +33,13 @@ from operator_testing import (  # noqa: E402
 from webhook_testing import call  # noqa: E402
 
 __all__ = [
+    "OUTAGE_MAX_STALENESS_S",
     "REPO",
     "SUI",
     "Chain",
     "OperatorProcess",
     "apply",
+    "first_stale_denial",
     "get_json",
     "metric",
     "new_key",
@@ -51,6 +55,9 @@ __all__ = [
     "wait_for",
     "webhook_metrics",
 ]
+
+OUTAGE_MAX_STALENESS_S = 4.0
+"""The webhooks' maximum chain staleness in the outage tests: past it, Seal users' writes are refused."""
 
 _VOLATILE = frozenset({"lastVerified", "lastTransitionTime", "chainCursor", "observedGeneration"})
 
@@ -78,6 +85,21 @@ def validate(port: int, ca: Path, review: dict[str, Any]) -> dict[str, Any]:
     status, _, body = call(port, ca, "POST", "/validate", review)
     assert status == 200, (status, body)
     return dict(body["response"])
+
+
+def first_stale_denial(port: int, ca: Path, address: str, unchanged: Callable[[], None], what: str) -> str:
+    """Try a Seal user's write until refused as stale (the message, which says the chain is unreachable);
+    ``unchanged`` asserts, before each try, that the outage has changed nothing it must not."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        unchanged()
+        answer = validate(port, ca, seal_write(address))
+        if not answer["allowed"]:
+            message = str(answer["status"]["message"])
+            assert "the chain is unreachable" in message, message
+            return message
+        time.sleep(0.25)
+    raise AssertionError(f"writes still allowed {OUTAGE_MAX_STALENESS_S} s {what}")
 
 
 def metric(text: str, name: str) -> float | None:
