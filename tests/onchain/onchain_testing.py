@@ -14,6 +14,8 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,12 +24,22 @@ import aiohttp
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
+from k3s_daas.chain import ChainClient
 from k3s_daas.controlplane.processes import ManagedProcess, spawn, stop, wait_until_ready
 from k3s_daas.controlplane.webhook_wiring import WebhookEndpoint
+from k3s_daas.enclave.keys import EnclaveKey
 from k3s_daas.localnet.client import LocalnetClient
 from k3s_daas.localnet.enclave import SYSTEM_SENDER, register_for_testing_call
 from k3s_daas.localnet.store import Store
-from k3s_daas.sui.crypto import Keypair
+from k3s_daas.sui.crypto import Keypair, SignatureScheme
+from k3s_daas_operator.kube import KubeClient
+from k3s_daas_operator.onchain_requests.claim_store import ClaimStore
+from k3s_daas_operator.onchain_requests.executor import Executor, ExecutorConfig
+from k3s_daas_operator.onchain_requests.metrics import ExecutorMetrics
+from k3s_daas_operator.onchain_requests.relay import Relay
+from k3s_daas_operator.onchain_requests.transport import ImpersonatingTransport
+from k3s_daas_webhook.index import IndexHolder
+from k3s_daas_webhook.onchain import identify
 
 # Shared by the conftest and the test modules (import them from here, never from conftest: another
 # folder's conftest module can be the one `import conftest` finds).
@@ -39,6 +51,41 @@ ONCHAIN_BODY_BYTES = 2048
 
 
 CLI = str(Path(sys.executable).with_name("k3s-daas"))
+
+
+@asynccontextmanager
+async def running_executor(
+    *,
+    chain: ChainClient,
+    kube: KubeClient,
+    transport: ImpersonatingTransport,
+    localnet_url: str,
+    key: EnclaveKey,
+    metrics: ExecutorMetrics,
+    claims: ClaimStore,
+    name: str,
+    execute_timeout_s: float,
+) -> AsyncIterator[Executor]:
+    """The webhook's executor run in the test process (polling every 50 ms) until the block ends:
+    the real API server behind ``kube``/``transport``, the test's own localnet at ``localnet_url``."""
+    executor = Executor(
+        chain=chain,
+        kube=kube,
+        transport=transport,
+        relay=Relay(localnet_url, Keypair.generate(SignatureScheme.ED25519), 10.0),
+        key=key,
+        identify=identify(IndexHolder(synced=True), name, time.time),
+        identities_ready=lambda: True,
+        config=ExecutorConfig(NAMESPACE, 0.05, execute_timeout_s, 12_288),
+        metrics=metrics,
+        claims=claims,
+    )
+    task = asyncio.create_task(executor.run())
+    try:
+        yield executor
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 class ChainProxy:

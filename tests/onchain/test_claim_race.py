@@ -13,13 +13,12 @@ import asyncio
 import dataclasses
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from onchain_testing import NAMESPACE, expect_test_pcrs, register_enclave
+from onchain_testing import NAMESPACE, expect_test_pcrs, register_enclave, running_executor
 from operator_testing import Chain, running_chain
 from prometheus_client import CollectorRegistry
 
@@ -32,13 +31,9 @@ from k3s_daas.sui import Keypair, SignatureScheme
 from k3s_daas_operator.kube import KubeClient, load_connection
 from k3s_daas_operator.onchain_requests.claim_store import ClaimStore
 from k3s_daas_operator.onchain_requests.claims import Claim
-from k3s_daas_operator.onchain_requests.executor import Executor, ExecutorConfig
 from k3s_daas_operator.onchain_requests.metrics import ExecutorMetrics
-from k3s_daas_operator.onchain_requests.relay import Relay
 from k3s_daas_operator.onchain_requests.requests import ChainRequest
 from k3s_daas_operator.onchain_requests.transport import ImpersonatingTransport
-from k3s_daas_webhook.index import IndexHolder
-from k3s_daas_webhook.onchain import identify
 
 pytestmark = pytest.mark.cluster
 
@@ -55,16 +50,6 @@ class AnotherReplicaFirst(ClaimStore):
         if claim.executor != self.rival:
             await super().create(request, dataclasses.replace(claim, executor=self.rival))
         return await super().create(request, claim)
-
-
-@asynccontextmanager
-async def running(executor: Executor) -> AsyncIterator[None]:
-    task = asyncio.create_task(executor.run())
-    try:
-        yield
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 @pytest.fixture
@@ -93,34 +78,34 @@ def test_a_claim_lost_to_another_replica_is_counted_and_the_request_left_to_it(
         settings = ChainSettings(url=own.graphql_url, package_id=own.package_id)
         gateway = await asyncio.to_thread(lambda: own.writer().info()["gatewayId"])
         try:
-            async with await ChainClient.connect(settings) as chain:
-                executor = Executor(
+            async with (
+                await ChainClient.connect(settings) as chain,
+                running_executor(
                     chain=chain,
                     kube=kube,
                     transport=transport,
-                    relay=Relay(own.server.url, Keypair.generate(SignatureScheme.ED25519), 10.0),
+                    localnet_url=own.server.url,
                     key=key,
-                    identify=identify(IndexHolder(synced=True), "claim-race", time.time),
-                    identities_ready=lambda: True,
-                    config=ExecutorConfig(NAMESPACE, 0.05, EXECUTE_TIMEOUT_S, 12_288),
                     metrics=ExecutorMetrics(registry),
                     claims=AnotherReplicaFirst(kube, NAMESPACE, gateway),
+                    name="claim-race",
+                    execute_timeout_s=EXECUTE_TIMEOUT_S,
+                ),
+            ):
+                report = await asyncio.to_thread(
+                    own.writer().call,
+                    sender,
+                    "k8s_gateway",
+                    "submit_request",
+                    {"method": "POST", "path": path, "payload": json.dumps({"metadata": {"name": name}})},
                 )
-                async with running(executor):
-                    report = await asyncio.to_thread(
-                        own.writer().call,
-                        sender,
-                        "k8s_gateway",
-                        "submit_request",
-                        {"method": "POST", "path": path, "payload": json.dumps({"metadata": {"name": name}})},
-                    )
-                    request_id = int(report["events"][0]["parsedJson"]["request_id"])
-                    deadline = time.monotonic() + 30
-                    while (response := await chain.response(request_id)) is None:
-                        assert time.monotonic() < deadline, "no response stored"
-                        await asyncio.sleep(0.05)
-                    assert response.status_code == 504
-                    assert "whether it took effect is unknown" in json.loads(response.body)["message"]
+                request_id = int(report["events"][0]["parsedJson"]["request_id"])
+                deadline = time.monotonic() + 30
+                while (response := await chain.response(request_id)) is None:
+                    assert time.monotonic() < deadline, "no response stored"
+                    await asyncio.sleep(0.05)
+                assert response.status_code == 504
+                assert "whether it took effect is unknown" in json.loads(response.body)["message"]
         finally:
             await kube.close()
             await transport.close()

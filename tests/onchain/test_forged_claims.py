@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from onchain_testing import NAMESPACE, expect_test_pcrs, register_enclave
+from onchain_testing import NAMESPACE, expect_test_pcrs, register_enclave, running_executor
 from operator_testing import running_chain
 from prometheus_client import CollectorRegistry
-from test_claim_race import running
 
 from k3s_daas.chain import ChainClient
 from k3s_daas.controlplane.cluster import RunningCluster
@@ -31,13 +30,9 @@ from k3s_daas.sui import Keypair, SignatureScheme
 from k3s_daas_operator.kube import KubeClient, load_connection
 from k3s_daas_operator.onchain_requests.claim_store import ClaimStore
 from k3s_daas_operator.onchain_requests.claims import Claim, SignedOutcome
-from k3s_daas_operator.onchain_requests.executor import Executor, ExecutorConfig
 from k3s_daas_operator.onchain_requests.metrics import ExecutorMetrics
-from k3s_daas_operator.onchain_requests.relay import Relay
 from k3s_daas_operator.onchain_requests.requests import ChainRequest
 from k3s_daas_operator.onchain_requests.transport import ImpersonatingTransport
-from k3s_daas_webhook.index import IndexHolder
-from k3s_daas_webhook.onchain import identify
 
 pytestmark = pytest.mark.cluster
 
@@ -84,19 +79,17 @@ def test_forged_claims_are_never_signed_and_do_not_block_later_requests(
                 claim = Claim(request.request_id, request.sender, "forger", now, outcome)
                 assert await forger.create(request, claim) is not None
             async with await ChainClient.connect(settings) as chain:
-                executor = Executor(
+                async with running_executor(
                     chain=chain,
                     kube=kube,
                     transport=transport,
-                    relay=Relay(own.server.url, Keypair.generate(SignatureScheme.ED25519), 10.0),
+                    localnet_url=own.server.url,
                     key=key,
-                    identify=identify(IndexHolder(synced=True), "forged-claims", time.time),
-                    identities_ready=lambda: True,
-                    config=ExecutorConfig(NAMESPACE, 0.05, 5.0, 12_288),
                     metrics=ExecutorMetrics(registry),
                     claims=ClaimStore(kube, NAMESPACE, gateway),
-                )
-                async with running(executor):
+                    name="forged-claims",
+                    execute_timeout_s=5.0,
+                ):
                     deadline = time.monotonic() + 60
                     while (last := await chain.response(third.request_id)) is None:
                         assert time.monotonic() < deadline, "the request after the forged claims was not answered"
